@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Entry point of the `bugzot` command: loads the TypeScript sources through tsx (no build step needed).
+import { register } from 'tsx/esm/api';
+
+register();
+await import('../src/main.ts');

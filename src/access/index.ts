@@ -1,0 +1,3 @@
+/** The access module: who is asking (Viewer) and what they may see (the SQL predicates). */
+export { anonymous, isAdmin, isStaff, signedIn, type UserViewer, type Viewer } from './viewer.ts';
+export { visibleBugs, visibleComments, visibleProducts, visibleVersions } from './visibility.ts';

@@ -1,0 +1,101 @@
+/**
+ * Builds the HTTP application from the modules. Never listens: `serve` does that, and tests drive it
+ * with `inject` or a real socket.
+ */
+import { randomUUID } from 'node:crypto';
+import cookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { bugsRoutes } from './bugs/index.ts';
+import type { Config } from './config.ts';
+import { opsRoutes } from './ops/routes.ts';
+import type { Db } from './platform/db.ts';
+import { errorHandler, installValidators, sendError } from './platform/http.ts';
+import { productsRoutes } from './products/index.ts';
+import { authPlugin, usersRoutes } from './users/index.ts';
+import { notFoundPage, webPages } from './web/pages.ts';
+
+/** What the app is built from. */
+export interface AppDeps {
+  config: Config;
+  db: Db;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** Builds the Fastify app with every module registered. */
+export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: {
+      level: config.logLevel,
+      redact: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+    },
+    // Keep a well-formed request id from the proxy in front, so one id follows the request end to end.
+    genReqId: (req) => {
+      const incoming = req.headers['x-request-id'];
+      return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    },
+    requestIdHeader: false,
+    trustProxy: config.trustProxy.length ? [...config.trustProxy] : false,
+    bodyLimit: config.bodyLimitBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  installValidators(app);
+  // Plain text bodies are never an API input; refusing them also shuts a cross-site form vector.
+  app.removeContentTypeParser('text/plain');
+
+  const routes: { method: string; url: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request) => {
+    if (request.viewer?.kind === 'user') request.log.debug({ user_id: request.viewer.id }, 'viewer');
+  });
+
+  await app.register(cookie);
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        objectSrc: ["'none'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+        baseUri: ["'self'"],
+        upgradeInsecureRequests: config.env === 'production' ? [] : null,
+      },
+    },
+    hsts: config.env === 'production',
+  });
+  await app.register(authPlugin, { db, sessionTtlHours: config.sessionTtlHours });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    if (request.url.startsWith('/api/') || !(request.headers.accept ?? '').includes('text/html')) {
+      return sendError(reply, 404, {
+        code: 'not_found',
+        message: `No route ${request.method} ${request.url.split('?')[0]}.`,
+      });
+    }
+    return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage());
+  });
+
+  await app.register(opsRoutes, { db, config });
+  await app.register(webPages, { routes });
+  await app.register(
+    async (api) => {
+      await api.register(usersRoutes, { db, config });
+      await api.register(productsRoutes, { db });
+      await api.register(bugsRoutes, { db });
+    },
+    { prefix: '/api/v1' },
+  );
+  return app;
+}

@@ -1,0 +1,151 @@
+/** HTTP routes of the bugs module under /api/v1. */
+import type { FastifyInstance } from 'fastify';
+import { signedIn } from '../access/index.ts';
+import type { Db } from '../platform/db.ts';
+import { AppError, invalid } from '../platform/errors.ts';
+import { IdParams } from '../platform/http.ts';
+import {
+  bugEtag,
+  parseIfMatch,
+  presentBug,
+  presentBugSummary,
+  presentChange,
+  presentComment,
+} from './present.ts';
+import { BugListQuery, BugPatchBody, NewBugBody, NewCommentBody } from './schemas.ts';
+import * as bugs from './service.ts';
+
+const ids = (v: string[] | undefined) => v?.flatMap((s) => s.split(',').map(Number));
+
+function decodeCursor(cursor: string | undefined): number | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    if (typeof parsed.after === 'number' && Number.isInteger(parsed.after) && parsed.after > 0)
+      return parsed.after;
+  } catch {
+    // fall through to the 400 below
+  }
+  throw invalid('cursor is not one this server handed out', 'cursor');
+}
+const encodeCursor = (after: number) => Buffer.from(JSON.stringify({ after })).toString('base64url');
+
+/** Registers the bug routes. */
+export async function bugsRoutes(app: FastifyInstance, { db }: { db: Db }) {
+  app.post<{ Body: NewBugBody }>('/bugs', { schema: { body: NewBugBody } }, async (request, reply) => {
+    const b = request.body;
+    const bug = await bugs.fileBug(db, signedIn(request.viewer), {
+      productId: b.product_id,
+      versionId: b.version_id,
+      componentId: b.component_id,
+      summary: b.summary,
+      description: b.description,
+      severity: b.severity,
+      priority: b.priority,
+      status: b.status,
+      assigneeId: b.assignee_id,
+      cc: b.cc,
+      confidential: b.confidential,
+    });
+    reply.header('etag', bugEtag(bug)).header('location', `/api/v1/bugs/${bug.id}`);
+    return reply.code(201).send(presentBug(bug));
+  });
+
+  app.get<{ Querystring: BugListQuery }>(
+    '/bugs',
+    { schema: { querystring: BugListQuery } },
+    async (request) => {
+      const q = request.query;
+      const rows = await bugs.listBugs(
+        db,
+        request.viewer,
+        {
+          productIds: ids(q.product_id),
+          versionIds: ids(q.version_id),
+          componentIds: ids(q.component_id),
+          statuses: q.status?.flatMap((s) => s.split(',')),
+          reporterIds: ids(q.reporter_id),
+          assigneeIds: ids(q.assignee_id),
+        },
+        { after: decodeCursor(q.cursor), limit: q.limit + 1, order: q.order },
+      );
+      const page = rows.slice(0, q.limit);
+      const last = page.at(-1);
+      return {
+        bugs: page.map(presentBugSummary),
+        next_cursor: rows.length > q.limit && last ? encodeCursor(last.id) : null,
+      };
+    },
+  );
+
+  app.get<{ Params: IdParams }>('/bugs/:id', { schema: { params: IdParams } }, async (request, reply) => {
+    const bug = await bugs.getBug(db, request.viewer, request.params.id);
+    const etag = bugEtag(bug);
+    reply.header('etag', etag).header('cache-control', 'private, no-cache');
+    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+    return { ...presentBug(bug), actions: await bugs.allowedActions(db, request.viewer, bug) };
+  });
+
+  app.patch<{ Params: IdParams; Body: BugPatchBody }>(
+    '/bugs/:id',
+    { schema: { params: IdParams, body: BugPatchBody } },
+    async (request, reply) => {
+      const id = request.params.id;
+      const b = request.body;
+      const ifMatch = parseIfMatch(request.headers['if-match'], id);
+      if (ifMatch === 'invalid') {
+        throw new AppError(412, 'precondition_failed', 'If-Match does not name a version of this bug.');
+      }
+      const expected: bugs.Expected | undefined =
+        ifMatch !== undefined
+          ? { rowVersion: ifMatch, via: 'if-match' }
+          : b.row_version !== undefined
+            ? { rowVersion: b.row_version, via: 'field' }
+            : undefined;
+      const bug = await bugs.updateBug(
+        db,
+        signedIn(request.viewer),
+        id,
+        {
+          summary: b.summary,
+          description: b.description,
+          productId: b.product_id,
+          versionId: b.version_id,
+          componentId: b.component_id,
+          severity: b.severity,
+          priority: b.priority,
+          assigneeId: b.assignee_id,
+          status: b.status,
+          resolution: b.resolution,
+          duplicateOf: b.duplicate_of,
+          confidential: b.confidential,
+          cc: b.cc,
+          comment: b.comment ? { body: b.comment.body, isPrivate: b.comment.is_private } : undefined,
+        },
+        expected,
+      );
+      reply.header('etag', bugEtag(bug));
+      return presentBug(bug);
+    },
+  );
+
+  app.get<{ Params: IdParams }>('/bugs/:id/comments', { schema: { params: IdParams } }, async (request) => ({
+    comments: (await bugs.listComments(db, request.viewer, request.params.id)).map(presentComment),
+  }));
+
+  app.post<{ Params: IdParams; Body: NewCommentBody }>(
+    '/bugs/:id/comments',
+    { schema: { params: IdParams, body: NewCommentBody } },
+    async (request, reply) => {
+      const c = await bugs.addComment(db, signedIn(request.viewer), request.params.id, {
+        body: request.body.body,
+        isPrivate: request.body.is_private,
+      });
+      return reply.code(201).send(presentComment(c));
+    },
+  );
+
+  app.get<{ Params: IdParams }>('/bugs/:id/history', { schema: { params: IdParams } }, async (request) => ({
+    history: (await bugs.bugHistory(db, request.viewer, request.params.id)).map(presentChange),
+  }));
+}

@@ -1,0 +1,44 @@
+/** Operations endpoints: version, liveness, readiness. Public and cheap. */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config.ts';
+import { type Db, sql } from '../platform/db.ts';
+
+/** The version in package.json, read once. */
+export const packageVersion: string = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
+
+/** Registers /version, /healthz and /readyz. */
+export async function opsRoutes(app: FastifyInstance, { db, config }: { db: Db; config: Config }) {
+  const version = Object.freeze({
+    name: 'bugzot',
+    version: packageVersion,
+    build: config.buildNumber ?? null,
+    commit: config.gitCommit ?? null,
+  });
+  app.get('/version', { config: { public: true } }, async () => version);
+
+  app.get('/healthz', { config: { public: true } }, async (_request, reply) => {
+    reply.header('cache-control', 'no-store');
+    return { status: 'ok' };
+  });
+
+  app.get('/readyz', { config: { public: true } }, async (request, reply) => {
+    reply.header('cache-control', 'no-store');
+    const started = performance.now();
+    try {
+      await Promise.race([
+        db.query(sql`SELECT 1`),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('timeout after 2 s')), 2000).unref()),
+      ]);
+      return {
+        status: 'ready',
+        checks: { database: { ok: true, ms: Math.round(performance.now() - started) } },
+      };
+    } catch (err) {
+      request.log.warn({ err }, 'readiness: database unreachable');
+      return reply.code(503).send({ status: 'unavailable', checks: { database: { ok: false } } });
+    }
+  });
+}

@@ -1,0 +1,185 @@
+/**
+ * Products, their versions (releases) and components. Everybody reads what the visibility rules let
+ * them see; only admins write. A product is internal-only until released; so is a version.
+ */
+import { isAdmin, type Viewer } from '../access/index.ts';
+import { type Db, isUniqueViolation, type Queryable } from '../platform/db.ts';
+import { conflict, forbidden, notFound, unprocessable } from '../platform/errors.ts';
+import * as repo from './repository.ts';
+
+export type { ComponentRow, ProductRow, VersionRow } from './repository.ts';
+
+function requireAdmin(viewer: Viewer) {
+  if (!isAdmin(viewer)) throw forbidden('Only admins may change products, versions and components.');
+}
+
+/** Runs an insert/update, turning a duplicate name into a 409 that names the field. */
+async function uniqueName<T>(what: string, name: string | undefined, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (isUniqueViolation(err))
+      throw conflict(`${what} named "${name}" already exists`, 'name', {}, 'duplicate_name');
+    throw err;
+  }
+}
+
+/** Products the viewer may see, with their visible versions and components. */
+export function listProducts(db: Queryable, viewer: Viewer) {
+  return repo.listProducts(db, viewer);
+}
+
+/** One product, or 404 when it does not exist or the viewer may not see it. */
+export async function getProduct(db: Queryable, viewer: Viewer, id: number) {
+  const p = await repo.findProduct(db, viewer, id);
+  if (!p) throw notFound('Product', id);
+  return p;
+}
+
+/** Creates a product (admins). */
+export async function createProduct(
+  db: Db,
+  viewer: Viewer,
+  input: { name: string; description?: string | undefined; isReleased?: boolean | undefined },
+) {
+  requireAdmin(viewer);
+  const id = await uniqueName('a product', input.name, () =>
+    repo.insertProduct(db, {
+      name: input.name.trim(),
+      description: input.description ?? '',
+      isReleased: input.isReleased ?? false,
+    }),
+  );
+  return getProduct(db, viewer, id);
+}
+
+/** Renames, describes, releases or un-releases a product (admins). */
+export async function updateProduct(
+  db: Db,
+  viewer: Viewer,
+  id: number,
+  patch: { name?: string | undefined; description?: string | undefined; isReleased?: boolean | undefined },
+) {
+  requireAdmin(viewer);
+  const ok = await uniqueName('a product', patch.name, () => repo.updateProduct(db, id, patch));
+  if (!ok) throw notFound('Product', id);
+  return getProduct(db, viewer, id);
+}
+
+/** Adds a version (release) to a product (admins). */
+export async function createVersion(
+  db: Db,
+  viewer: Viewer,
+  productId: number,
+  input: { name: string; isReleased?: boolean | undefined; sortKey?: number | undefined },
+) {
+  requireAdmin(viewer);
+  await getProduct(db, viewer, productId);
+  return uniqueName('a version of this product', input.name, () =>
+    repo.insertVersion(db, {
+      productId,
+      name: input.name.trim(),
+      isReleased: input.isReleased ?? false,
+      sortKey: input.sortKey ?? 0,
+    }),
+  );
+}
+
+/** Renames, releases or reorders a version (admins). */
+export async function updateVersion(
+  db: Db,
+  viewer: Viewer,
+  id: number,
+  patch: { name?: string | undefined; isReleased?: boolean | undefined; sortKey?: number | undefined },
+) {
+  requireAdmin(viewer);
+  const v = await uniqueName('a version of this product', patch.name, () =>
+    repo.updateVersion(db, id, patch),
+  );
+  if (!v) throw notFound('Version', id);
+  return v;
+}
+
+/** Adds a component to a product (admins). */
+export async function createComponent(
+  db: Db,
+  viewer: Viewer,
+  productId: number,
+  input: { name: string; description?: string | undefined; defaultAssigneeId?: number | null | undefined },
+) {
+  requireAdmin(viewer);
+  await getProduct(db, viewer, productId);
+  if (input.defaultAssigneeId && !(await repo.activeUserExists(db, input.defaultAssigneeId))) {
+    throw unprocessable(
+      `user ${input.defaultAssigneeId} does not exist or is disabled`,
+      'default_assignee_id',
+    );
+  }
+  return uniqueName('a component of this product', input.name, () =>
+    repo.insertComponent(db, {
+      productId,
+      name: input.name.trim(),
+      description: input.description ?? '',
+      defaultAssigneeId: input.defaultAssigneeId ?? null,
+    }),
+  );
+}
+
+/** Renames, describes or sets the default assignee of a component (admins). */
+export async function updateComponent(
+  db: Db,
+  viewer: Viewer,
+  id: number,
+  patch: {
+    name?: string | undefined;
+    description?: string | undefined;
+    defaultAssigneeId?: number | null | undefined;
+  },
+) {
+  requireAdmin(viewer);
+  if (patch.defaultAssigneeId && !(await repo.activeUserExists(db, patch.defaultAssigneeId))) {
+    throw unprocessable(
+      `user ${patch.defaultAssigneeId} does not exist or is disabled`,
+      'default_assignee_id',
+    );
+  }
+  const c = await uniqueName('a component of this product', patch.name, () =>
+    repo.updateComponent(db, id, patch),
+  );
+  if (!c) throw notFound('Component', id);
+  return c;
+}
+
+/**
+ * Checks where a bug is filed or moved to: the product must be visible to the viewer, and the version
+ * and component must belong to that product (and the version be visible: externals file only against
+ * released versions). Returns the three, or throws naming the field at fault.
+ */
+export async function resolveFilingTarget(
+  db: Queryable,
+  viewer: Viewer,
+  target: { productId: number; versionId: number; componentId: number },
+) {
+  const product = await repo.findProduct(db, viewer, target.productId);
+  if (!product)
+    throw unprocessable(`product ${target.productId} does not exist`, 'product_id', 'unknown_product');
+  const version = await repo.findVersion(db, viewer, target.versionId);
+  if (!version)
+    throw unprocessable(`version ${target.versionId} does not exist`, 'version_id', 'unknown_version');
+  if (version.product_id !== product.id) {
+    throw unprocessable(
+      `version "${version.name}" is not a version of ${product.name}`,
+      'version_id',
+      'version_of_other_product',
+    );
+  }
+  const component = await repo.findComponent(db, viewer, target.componentId);
+  if (!component || component.product_id !== product.id) {
+    throw unprocessable(
+      `component ${target.componentId} is not a component of ${product.name}`,
+      'component_id',
+      'component_of_other_product',
+    );
+  }
+  return { product, version, component };
+}

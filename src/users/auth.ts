@@ -1,0 +1,95 @@
+/**
+ * Authentication for every request, deny by default: a route answers only signed-in viewers unless it
+ * opts out with `config: { public: true }`. Credentials are a bearer API key or the session cookie.
+ * Writes through a read-only key are refused; session-authenticated form posts need the CSRF token.
+ */
+import type {} from '@fastify/cookie';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { anonymous, type Viewer } from '../access/index.ts';
+import { AppError, forbidden, unauthenticated } from '../platform/errors.ts';
+import { type Credential, resolveApiKey, resolveSession, type UsersDeps } from './service.ts';
+
+/** Name of the session cookie. */
+export const SESSION_COOKIE = 'bugzot_session';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Who is asking; `anonymous` until the auth hook runs. */
+    viewer: Viewer;
+    /** How they proved it, when they did. */
+    credential: Credential | undefined;
+  }
+  interface FastifyContextConfig {
+    /** Route answers without a signed-in viewer. */
+    public?: boolean;
+  }
+}
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+function bearer(request: FastifyRequest): string | undefined {
+  const h = request.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  if (!m) throw unauthenticated('Authorization header must be "Bearer <api key>".');
+  return m[1];
+}
+
+/** A browser on another site must not act with our cookie: compare Origin with our own host. */
+function crossSite(request: FastifyRequest): boolean {
+  const origin = request.headers.origin;
+  if (!origin || origin === 'null') return origin === 'null';
+  try {
+    return new URL(origin).host !== request.headers.host;
+  } catch {
+    return true;
+  }
+}
+
+function isJson(request: FastifyRequest): boolean {
+  return /^application\/([\w.+-]+\+)?json\b/i.test(request.headers['content-type'] ?? '');
+}
+
+/** Registers the authentication hook. */
+export const authPlugin = fp(async (app: FastifyInstance, deps: UsersDeps) => {
+  app.decorateRequest('viewer', null as never);
+  app.decorateRequest('credential', undefined);
+
+  app.addHook('onRequest', async (request) => {
+    request.viewer = anonymous;
+    const key = bearer(request);
+    let cred: Credential | undefined;
+    if (key !== undefined) {
+      cred = await resolveApiKey(deps, key);
+      if (!cred) throw unauthenticated('The API key is unknown, revoked or expired.');
+    } else {
+      const token = request.cookies[SESSION_COOKIE];
+      if (token) cred = await resolveSession(deps, token);
+    }
+    if (cred) {
+      request.viewer = cred.viewer;
+      request.credential = cred;
+    }
+    if (request.is404) return;
+    if (!request.routeOptions.config.public && !cred) throw unauthenticated();
+    if (cred && !SAFE_METHODS.has(request.method)) {
+      if (cred.scope === 'read-only') throw forbidden('This API key is read-only.');
+      if (cred.via === 'session') {
+        if (crossSite(request)) throw forbidden('Cross-site request refused.');
+        // JSON requests cannot be sent cross-site without a CORS preflight, which we never grant;
+        // anything a plain HTML form can send must carry the session's CSRF token.
+        if (request.method === 'POST' && !isJson(request)) {
+          const sent = request.headers['x-csrf-token'];
+          if (sent !== cred.csrfToken && !request.routeOptions.config.public) {
+            throw new AppError(
+              403,
+              'csrf_failed',
+              'Missing or wrong CSRF token; reload the page and try again.',
+            );
+          }
+        }
+      }
+    }
+  });
+});

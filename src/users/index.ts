@@ -1,0 +1,13 @@
+/** The users module: accounts, sessions, API keys, and the authentication hook. */
+export { authPlugin, SESSION_COOKIE } from './auth.ts';
+export { hashPassword } from './passwords.ts';
+export { usersRoutes } from './routes.ts';
+export {
+  authenticate,
+  createApiKey,
+  createUser,
+  presentUser,
+  purgeExpiredSessions,
+  toViewer,
+  type UserRow,
+} from './service.ts';

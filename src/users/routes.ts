@@ -1,0 +1,192 @@
+/** HTTP routes of the users module: sign-in, the current user, users (admin), API keys. */
+import type {} from '@fastify/cookie';
+import type { FastifyInstance } from 'fastify';
+import { type Static, Type } from 'typebox';
+import { isAdmin, signedIn } from '../access/index.ts';
+import type { Config } from '../config.ts';
+import type { Db } from '../platform/db.ts';
+import { forbidden, unauthenticated } from '../platform/errors.ts';
+import { IdParams, Nullable } from '../platform/http.ts';
+import { SESSION_COOKIE } from './auth.ts';
+import * as users from './service.ts';
+import { LoginThrottle } from './throttle.ts';
+
+const Email = Type.String({ minLength: 3, maxLength: 254 });
+const Password = Type.String({ minLength: 1, maxLength: 1024 });
+
+const LoginBody = Type.Object({ email: Email, password: Password }, { additionalProperties: false });
+const NewUserBody = Type.Object(
+  {
+    email: Email,
+    name: Type.String({ minLength: 1, maxLength: 120 }),
+    password: Type.String({ minLength: 10, maxLength: 1024 }),
+    kind: Type.Union([Type.Literal('internal'), Type.Literal('external')]),
+    is_admin: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+const UserPatchBody = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 120 })),
+    kind: Type.Optional(Type.Union([Type.Literal('internal'), Type.Literal('external')])),
+    is_admin: Type.Optional(Type.Boolean()),
+    disabled: Type.Optional(Type.Boolean()),
+    password: Type.Optional(Type.String({ minLength: 10, maxLength: 1024 })),
+  },
+  { additionalProperties: false },
+);
+const UserListQuery = Type.Object(
+  {
+    q: Type.Optional(Type.String({ maxLength: 100 })),
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  },
+  { additionalProperties: false },
+);
+const NewKeyBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 100 }),
+    scope: Type.Optional(Type.Union([Type.Literal('read-only'), Type.Literal('read-write')])),
+    expires_at: Type.Optional(Nullable(Type.String({ format: 'date-time' }))),
+  },
+  { additionalProperties: false },
+);
+
+function presentKey(k: users.ApiKeyRow) {
+  return {
+    id: k.id,
+    name: k.name,
+    prefix: k.prefix,
+    scope: k.scope,
+    created_at: k.created_at.toISOString(),
+    last_used_at: k.last_used_at?.toISOString() ?? null,
+    expires_at: k.expires_at?.toISOString() ?? null,
+    revoked_at: k.revoked_at?.toISOString() ?? null,
+  };
+}
+
+/** Registers the users routes under /api/v1. */
+export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: Config }) {
+  const deps = { db: opts.db, sessionTtlHours: opts.config.sessionTtlHours };
+  const throttle = new LoginThrottle(opts.config.loginMaxAttempts, opts.config.loginWindowMinutes);
+
+  app.post<{ Body: Static<typeof LoginBody> }>(
+    '/session',
+    { schema: { body: LoginBody }, config: { public: true } },
+    async (request, reply) => {
+      const { email, password } = request.body;
+      throttle.check(email, request.ip);
+      const user = await users.authenticate(opts.db, email, password);
+      if (!user) {
+        throttle.fail(email, request.ip);
+        throw unauthenticated('Wrong e-mail address or password.');
+      }
+      throttle.succeed(email);
+      const { token, csrfToken } = await users.startSession(deps, user.id);
+      reply.setCookie(SESSION_COOKIE, token, {
+        path: '/',
+        httpOnly: true,
+        sameSite: 'lax',
+        secure: request.protocol === 'https',
+        maxAge: opts.config.sessionTtlHours * 3600,
+      });
+      return { user: users.presentUser(user, users.toViewer(user)), csrf_token: csrfToken };
+    },
+  );
+
+  app.delete('/session', { config: { public: true } }, async (request, reply) => {
+    const token = request.cookies[SESSION_COOKIE];
+    if (token) await users.endSession(deps, token);
+    reply.clearCookie(SESSION_COOKIE, { path: '/' });
+    return reply.code(204).send();
+  });
+
+  app.get('/me', async (request) => {
+    const v = signedIn(request.viewer);
+    return {
+      id: v.id,
+      name: v.name,
+      email: v.email,
+      kind: v.isInternal ? 'internal' : 'external',
+      is_admin: v.isAdmin,
+      auth: request.credential?.via,
+      ...(request.credential?.csrfToken ? { csrf_token: request.credential.csrfToken } : {}),
+    };
+  });
+
+  app.get<{ Querystring: Static<typeof UserListQuery> }>(
+    '/users',
+    { schema: { querystring: UserListQuery } },
+    async (request) => {
+      const rows = await users.listUsers(opts.db, request.viewer, {
+        limit: request.query.limit,
+        ...(request.query.q ? { query: request.query.q } : {}),
+      });
+      return { users: rows.map((u) => users.presentUser(u, request.viewer)) };
+    },
+  );
+
+  app.post<{ Body: Static<typeof NewUserBody> }>(
+    '/users',
+    { schema: { body: NewUserBody } },
+    async (request, reply) => {
+      if (!isAdmin(request.viewer)) throw forbidden('Only admins may create users.');
+      const b = request.body;
+      const row = await users.createUser(opts.db, {
+        email: b.email,
+        name: b.name,
+        password: b.password,
+        kind: b.kind,
+        isAdmin: b.is_admin ?? false,
+      });
+      return reply.code(201).send(users.presentUser(row, request.viewer));
+    },
+  );
+
+  app.get<{ Params: IdParams }>('/users/:id', { schema: { params: IdParams } }, async (request) => {
+    const u = await users.getUser(opts.db, request.viewer, request.params.id);
+    return users.presentUser(u, request.viewer);
+  });
+
+  app.patch<{ Params: IdParams; Body: Static<typeof UserPatchBody> }>(
+    '/users/:id',
+    { schema: { params: IdParams, body: UserPatchBody } },
+    async (request) => {
+      const b = request.body;
+      const row = await users.updateUser(deps, request.viewer, request.params.id, {
+        ...(b.name !== undefined ? { name: b.name } : {}),
+        ...(b.kind !== undefined ? { kind: b.kind } : {}),
+        ...(b.is_admin !== undefined ? { isAdmin: b.is_admin } : {}),
+        ...(b.disabled !== undefined ? { disabled: b.disabled } : {}),
+        ...(b.password !== undefined ? { password: b.password } : {}),
+      });
+      return users.presentUser(row, request.viewer);
+    },
+  );
+
+  app.get('/api-keys', async (request) => ({
+    api_keys: (await users.listApiKeys(deps, signedIn(request.viewer))).map(presentKey),
+  }));
+
+  app.post<{ Body: Static<typeof NewKeyBody> }>(
+    '/api-keys',
+    { schema: { body: NewKeyBody } },
+    async (request, reply) => {
+      const b = request.body;
+      const { key, row } = await users.createApiKey(deps, signedIn(request.viewer), {
+        name: b.name,
+        scope: b.scope ?? 'read-write',
+        expiresAt: b.expires_at ? new Date(b.expires_at) : null,
+      });
+      return reply.code(201).send({ ...presentKey(row), key });
+    },
+  );
+
+  app.delete<{ Params: IdParams }>(
+    '/api-keys/:id',
+    { schema: { params: IdParams } },
+    async (request, reply) => {
+      await users.revokeApiKey(deps, signedIn(request.viewer), request.params.id);
+      return reply.code(204).send();
+    },
+  );
+}

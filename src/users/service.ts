@@ -1,0 +1,262 @@
+/**
+ * Accounts: users, password sign-in, server-side sessions and API keys. Sessions and keys are looked up
+ * by the SHA-256 of a 256-bit random token; the token itself is never stored.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { UserViewer, Viewer } from '../access/index.ts';
+import type { Db } from '../platform/db.ts';
+import { conflict, forbidden, invalid, notFound } from '../platform/errors.ts';
+import { hashPassword, verifyPassword } from './passwords.ts';
+import * as repo from './repository.ts';
+
+export type { ApiKeyRow, UserRow } from './repository.ts';
+
+/** What the users module needs from the app. */
+export interface UsersDeps {
+  db: Db;
+  sessionTtlHours: number;
+}
+
+/** The prefix every API key starts with, so a leaked key is recognisable by secret scanners. */
+export const API_KEY_PREFIX = 'bzk_';
+
+const sha256 = (s: string) => createHash('sha256').update(s).digest('hex');
+const randomToken = () => randomBytes(32).toString('base64url');
+
+/** Turns a stored user into the Viewer the access rules take. */
+export function toViewer(u: repo.UserRow): UserViewer {
+  return Object.freeze({
+    kind: 'user',
+    id: u.id,
+    name: u.name,
+    email: u.email,
+    isInternal: u.kind === 'internal',
+    isAdmin: u.is_admin,
+  });
+}
+
+/** The public face of a user: what other users see. */
+export function presentUser(u: repo.UserRow, viewer: Viewer) {
+  const self = viewer.kind === 'user' && viewer.id === u.id;
+  const staff = viewer.kind === 'user' && (viewer.isInternal || viewer.isAdmin);
+  return {
+    id: u.id,
+    name: u.name,
+    ...(self || staff ? { email: u.email, kind: u.kind, is_admin: u.is_admin, disabled: u.disabled } : {}),
+  };
+}
+
+const MIN_PASSWORD = 10;
+
+function checkPassword(password: string) {
+  if (password.length < MIN_PASSWORD)
+    throw invalid(`password must be at least ${MIN_PASSWORD} characters`, 'password');
+  if (password.length > 1024) throw invalid('password must be at most 1024 characters', 'password');
+}
+
+/** Creates a user; a duplicate e-mail address (in any case) is a 409. */
+export async function createUser(
+  db: Db,
+  input: { email: string; name: string; password: string; kind: 'internal' | 'external'; isAdmin?: boolean },
+): Promise<repo.UserRow> {
+  const email = input.email.trim();
+  if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalid('email must be an e-mail address', 'email');
+  checkPassword(input.password);
+  const passwordHash = await hashPassword(input.password);
+  const row = await repo.insertUser(db, {
+    email,
+    name: input.name.trim() || email,
+    passwordHash,
+    kind: input.kind,
+    isAdmin: input.isAdmin ?? false,
+  });
+  if (!row) throw conflict(`a user with e-mail ${email} already exists`, 'email');
+  return row;
+}
+
+/** Looks a user up by id for a viewer; externals see only names, and only of active users. */
+export async function getUser(db: Db, viewer: Viewer, id: number): Promise<repo.UserRow> {
+  const u = await repo.findUserById(db, id);
+  if (!u || viewer.kind !== 'user') throw notFound('User', id);
+  return u;
+}
+
+/** Lists users matching a substring (staff only: customers must not enumerate the directory). */
+export async function listUsers(db: Db, viewer: Viewer, opts: { query?: string; limit: number }) {
+  if (viewer.kind !== 'user' || !(viewer.isInternal || viewer.isAdmin)) {
+    throw forbidden('Only staff may list users.');
+  }
+  return repo.listUsers(db, opts);
+}
+
+/** Admin-only changes to an account; disabling it ends its sessions at once. */
+export async function updateUser(
+  deps: UsersDeps,
+  viewer: Viewer,
+  id: number,
+  patch: {
+    name?: string;
+    kind?: 'internal' | 'external';
+    isAdmin?: boolean;
+    disabled?: boolean;
+    password?: string;
+  },
+): Promise<repo.UserRow> {
+  const self = viewer.kind === 'user' && viewer.id === id;
+  const admin = viewer.kind === 'user' && viewer.isAdmin;
+  if (
+    !admin &&
+    !(self && patch.kind === undefined && patch.isAdmin === undefined && patch.disabled === undefined)
+  ) {
+    throw forbidden('Only admins may change other accounts, kinds, admin rights or disable accounts.');
+  }
+  if (patch.password !== undefined) checkPassword(patch.password);
+  const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
+  const row = await repo.updateUser(deps.db, id, {
+    ...(patch.name !== undefined ? { name: patch.name } : {}),
+    ...(patch.kind !== undefined ? { kind: patch.kind } : {}),
+    ...(patch.isAdmin !== undefined ? { isAdmin: patch.isAdmin } : {}),
+    ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+    ...(passwordHash !== undefined ? { passwordHash } : {}),
+  });
+  if (!row) throw notFound('User', id);
+  if (patch.disabled || patch.kind !== undefined || patch.isAdmin !== undefined) {
+    forgetUser(id);
+    if (patch.disabled) await repo.deleteSessionsOfUser(deps.db, id);
+  }
+  return row;
+}
+
+/** Checks an e-mail and password; undefined for a wrong pair or a disabled account. */
+export async function authenticate(
+  db: Db,
+  email: string,
+  password: string,
+): Promise<repo.UserRow | undefined> {
+  const user = await repo.findUserByEmail(db, email);
+  const ok = await verifyPassword(user?.password_hash, password);
+  return ok && user && !user.disabled ? user : undefined;
+}
+
+/** Who a credential belongs to, as resolved for one request. */
+export interface Credential {
+  viewer: UserViewer;
+  via: 'session' | 'api-key';
+  scope: 'read-only' | 'read-write';
+  csrfToken?: string;
+  keyId?: number;
+}
+
+/**
+ * Short-lived cache of resolved credentials, so that hot API paths do not pay a lookup per request.
+ * Entries live 5 s; logout, revocation and account changes drop them here at once (and other
+ * processes within the TTL).
+ */
+const credentials = new LRUCache<string, Credential>({ max: 10_000, ttl: 5_000 });
+
+function forgetUser(userId: number) {
+  for (const [k, v] of credentials.entries()) if (v.viewer.id === userId) credentials.delete(k);
+}
+
+/** Starts a session; returns the cookie token (shown to the browser only) and its CSRF token. */
+export async function startSession(deps: UsersDeps, userId: number) {
+  const token = randomToken();
+  const csrfToken = randomToken();
+  await repo.insertSession(deps.db, {
+    tokenHash: sha256(token),
+    userId,
+    csrfToken,
+    ttlHours: deps.sessionTtlHours,
+  });
+  return { token, csrfToken };
+}
+
+/** Resolves a session cookie; slides its expiry at most every five minutes. */
+export async function resolveSession(deps: UsersDeps, token: string): Promise<Credential | undefined> {
+  const hash = sha256(token);
+  const cached = credentials.get(`s:${hash}`);
+  if (cached) return cached;
+  const row = await repo.findSession(deps.db, hash);
+  if (!row || row.disabled) return undefined;
+  if (Date.now() - row.last_seen_at.getTime() > 5 * 60_000) {
+    await repo.touchSession(deps.db, hash, deps.sessionTtlHours);
+  }
+  const cred: Credential = {
+    viewer: toViewer(row),
+    via: 'session',
+    scope: 'read-write',
+    csrfToken: row.csrf_token,
+  };
+  credentials.set(`s:${hash}`, cred);
+  return cred;
+}
+
+/** Ends a session. */
+export async function endSession(deps: UsersDeps, token: string): Promise<void> {
+  const hash = sha256(token);
+  credentials.delete(`s:${hash}`);
+  await repo.deleteSession(deps.db, hash);
+}
+
+/** Creates an API key for the viewer; the returned `key` is shown once and never again. */
+export async function createApiKey(
+  deps: UsersDeps,
+  viewer: UserViewer,
+  input: { name: string; scope: 'read-only' | 'read-write'; expiresAt: Date | null },
+) {
+  if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
+    throw invalid('expires_at must be in the future', 'expires_at');
+  }
+  const secret = randomToken();
+  const key = `${API_KEY_PREFIX}${secret}`;
+  const row = await repo.insertApiKey(deps.db, {
+    userId: viewer.id,
+    name: input.name,
+    prefix: key.slice(0, API_KEY_PREFIX.length + 6),
+    keyHash: sha256(key),
+    scope: input.scope,
+    expiresAt: input.expiresAt,
+  });
+  return { key, row };
+}
+
+/** Lists the viewer's own API keys (never their secrets). */
+export function listApiKeys(deps: UsersDeps, viewer: UserViewer) {
+  return repo.listApiKeys(deps.db, viewer.id);
+}
+
+/** Revokes one of the viewer's keys; effective at once in this process. */
+export async function revokeApiKey(deps: UsersDeps, viewer: UserViewer, keyId: number) {
+  const row = await repo.revokeApiKey(deps.db, viewer.id, keyId);
+  if (!row) throw notFound('API key', keyId);
+  for (const [k, v] of credentials.entries()) if (v.keyId === keyId) credentials.delete(k);
+  return row;
+}
+
+const lastTouched = new LRUCache<number, number>({ max: 10_000 });
+
+/** Resolves a bearer API key; records its last use at most once a minute. */
+export async function resolveApiKey(deps: UsersDeps, key: string): Promise<Credential | undefined> {
+  if (!key.startsWith(API_KEY_PREFIX) || key.length > 200) return undefined;
+  const hash = sha256(key);
+  let cred = credentials.get(`k:${hash}`);
+  if (!cred) {
+    const row = await repo.findApiKey(deps.db, hash);
+    if (!row || row.disabled) return undefined;
+    cred = { viewer: toViewer(row), via: 'api-key', scope: row.scope, keyId: row.key_id };
+    credentials.set(`k:${hash}`, cred);
+  }
+  const keyId = cred.keyId!;
+  const now = Date.now();
+  if (now - (lastTouched.get(keyId) ?? 0) > 60_000) {
+    lastTouched.set(keyId, now);
+    await repo.touchApiKey(deps.db, keyId);
+  }
+  return cred;
+}
+
+/** Removes expired sessions (run periodically). */
+export function purgeExpiredSessions(db: Db) {
+  return repo.deleteExpiredSessions(db);
+}

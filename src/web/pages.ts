@@ -1,0 +1,69 @@
+/**
+ * The minimal server-rendered pages of the foundation: the home page, the API overview, and the HTML
+ * 404/500 pages. The full web UI builds on this layout.
+ */
+import type { FastifyInstance } from 'fastify';
+
+/** Escapes text for HTML; every piece of user or route text goes through it. */
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const style = `body{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;color:#1b1f24;background:#fff}
+a{color:#0b5cad}code{background:#f2f4f7;padding:.1em .3em;border-radius:3px}
+table{border-collapse:collapse}td,th{padding:.2rem .6rem;text-align:left;border-bottom:1px solid #dde}
+@media (prefers-color-scheme:dark){body{background:#14171a;color:#e6e8eb}a{color:#7ab8ff}code{background:#23272d}td,th{border-color:#2c3138}}`;
+
+/** Wraps page content in the shared layout. */
+export function layout(title: string, body: string): string {
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escapeHtml(title)} · Bugzot</title><style>${style}</style></head><body>
+<header><a href="/"><strong>Bugzot</strong></a></header><main>${body}</main></body></html>`;
+}
+
+/** Registers / and /api/docs. */
+export async function webPages(
+  app: FastifyInstance,
+  { routes }: { routes: { method: string; url: string }[] },
+) {
+  app.get('/', { config: { public: true } }, async (_request, reply) =>
+    reply.type('text/html; charset=utf-8').send(
+      layout(
+        'Home',
+        `<h1>Bugzot</h1>
+<p>A self-hosted bug tracker: file bugs against a product and the release you run, follow them, and
+integrate through the REST API.</p>
+<ul><li><a href="/api/docs">API reference</a></li><li><a href="/version">Version</a></li>
+<li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></li></ul>`,
+      ),
+    ),
+  );
+
+  app.get('/api/docs', { config: { public: true } }, async (_request, reply) => {
+    const rows = routes
+      .filter((r) => r.url.startsWith('/api/v1') && r.method !== 'HEAD')
+      .map(
+        (r) =>
+          `<tr><td><code>${escapeHtml(r.method)}</code></td><td><code>${escapeHtml(r.url)}</code></td></tr>`,
+      )
+      .join('');
+    return reply.type('text/html; charset=utf-8').send(
+      layout(
+        'API',
+        `<h1>REST API v1</h1>
+<p>JSON over HTTPS. Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code> (create keys at
+<code>POST /api/v1/api-keys</code>) or a session from <code>POST /api/v1/session</code>. Errors are
+<code>{"error":{"code","message","field"}}</code>. Bugs carry an <code>ETag</code>; send it back as
+<code>If-Match</code> on <code>PATCH</code> to detect mid-air collisions (412). The full OpenAPI document
+comes with the integration work.</p><table><thead><tr><th>Method</th><th>Path</th></tr></thead><tbody>${rows}</tbody></table>`,
+      ),
+    );
+  });
+}
+
+/** The HTML 404 page (also for bugs the viewer may not see). */
+export const notFoundPage = () =>
+  layout(
+    'Not found',
+    '<h1>Not found</h1><p>There is nothing here, or you may not see it.</p><p><a href="/">Home</a></p>',
+  );
