@@ -8,7 +8,7 @@ import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { packageVersion } from './ops/routes.ts';
 import { type Db, openDatabase } from './platform/db.ts';
 import { migrate } from './platform/migrate.ts';
-import { createUser, hashPassword, purgeExpiredSessions } from './users/index.ts';
+import { createUser, hashPassword, hasUsers, purgeExpiredSessions } from './users/index.ts';
 
 function intArg(name: string, min: number, max: number) {
   return (value: string) => {
@@ -46,6 +46,7 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
   // Embedded: migrate on every start. With a server, deploys may run `bugzot migrate` once instead
   // (--no-migrate); both are safe together thanks to the advisory lock.
   if (opts.migrate || !cfg.databaseUrl) await migrate(db);
+  if (!cfg.databaseUrl) await bootstrapAdmin(db);
   const app = await buildApp({ config: cfg, db });
   const purge = setInterval(
     () => purgeExpiredSessions(db).catch((err) => app.log.warn({ err }, 'session purge')),
@@ -83,6 +84,26 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
       version: packageVersion,
     },
     'bugzot is serving',
+  );
+}
+
+/**
+ * First start of the embedded database: nobody could sign in, and `bugzot user add` cannot run while
+ * the server holds the data folder. So create an admin with a random password and print it once.
+ */
+async function bootstrapAdmin(db: Db) {
+  if (await hasUsers(db)) return;
+  const password = randomBytes(12).toString('base64url');
+  const user = await createUser(db, {
+    email: 'admin@localhost',
+    name: 'Administrator',
+    password,
+    kind: 'internal',
+    isAdmin: true,
+  });
+  process.stderr.write(
+    `\nFirst start: created the admin account ${user.email} with password ${password}\n` +
+      'Sign in and change it; this password is not shown again.\n\n',
   );
 }
 

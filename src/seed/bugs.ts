@@ -211,7 +211,12 @@ b3 AS MATERIALIZED (
          END AS prio
   FROM b2, k
 ),
--- A duplicate points at a recent earlier bug of the same product.
+-- A duplicate points at a recent earlier bug of the same product. (No k here: the window's sort
+-- would carry it along with every row.)
+b3w AS MATERIALIZED (
+  SELECT b3.*, lag(b3.id, b3.dup_k) OVER (PARTITION BY b3.product_id ORDER BY b3.id) AS dup_target
+  FROM b3
+),
 b4 AS MATERIALIZED (
   SELECT b3.*,
          CASE WHEN b3.init = 'ASSIGNED' OR 'ASSIGNED' = ANY (b3.steps) THEN ${someInternal}
@@ -226,9 +231,8 @@ b4 AS MATERIALIZED (
                         WHEN b3.r_res < 0.9 THEN 'WONTFIX' WHEN b3.r_res < 0.95 THEN 'WORKSFORME'
                         ELSE 'INVALID' END
          END AS res0,
-         CASE WHEN b3.pri_change THEN 'P' || (1 + (b3.prio + floor(random() * 4)::int) % 5) END AS old_priority,
-         lag(b3.id, b3.dup_k) OVER (PARTITION BY b3.product_id ORDER BY b3.id) AS dup_target
-  FROM b3, k
+         CASE WHEN b3.pri_change THEN 'P' || (1 + (b3.prio + floor(random() * 4)::int) % 5) END AS old_priority
+  FROM b3w AS b3, k
 ),
 b AS MATERIALIZED (
   SELECT b4.*,
@@ -240,6 +244,7 @@ b AS MATERIALIZED (
            AS res_step,
          CASE WHEN b4.res0 IS NOT NULL THEN least(b4.age, b4.life * 1.15) ELSE b4.age END AS comment_span
   FROM b4
+  ORDER BY b4.id
 ),
 -- Every later write to a bug is an event: a comment (0), a status step (1) or a priority change (2).
 -- Numbered in time order, they give each comment and change its bug_version.
@@ -261,6 +266,13 @@ evn AS MATERIALIZED (
 ),
 latest AS (
   SELECT bug_id, max(v) AS row_version, max(t) AS changed_at FROM evn GROUP BY bug_id
+),
+-- Rows are put in order here, while they are narrow: PostgreSQL evaluates random() after a sort, so
+-- a sort next to the text generation would carry every word list along with each row.
+bl AS (
+  SELECT b.*, coalesce(l.changed_at, b.created_at) AS changed_at, coalesce(l.row_version, 1) AS row_version
+  FROM b LEFT JOIN latest l ON l.bug_id = b.id
+  ORDER BY b.id
 ),
 ins_bugs AS (
   INSERT INTO bugs (id, product_id, version_id, component_id, summary, description, status, resolution,
@@ -309,9 +321,8 @@ ins_bugs AS (
                 ELSE '' END
          END,
          b.status, b.resolution, b.severity, 'P' || b.prio, b.reporter_id, b.assignee_id, b.confidential,
-         b.duplicate_of, b.created_at, coalesce(l.changed_at, b.created_at), coalesce(l.row_version, 1)
-  FROM b CROSS JOIN k LEFT JOIN latest l ON l.bug_id = b.id
-  ORDER BY b.id
+         b.duplicate_of, b.created_at, b.changed_at, b.row_version
+  FROM bl AS b CROSS JOIN k
   RETURNING 1
 ),
 -- Comment authors: the reporter, the assignee or another staff member; only staff write private ones.
@@ -327,16 +338,19 @@ ins_comments AS (
            '{commit}', lpad(to_hex(floor(random() * 268435456)::int), 7, '0')),
          (c.who <> 0 OR NOT c.ext) AND c.r_private < 0.06, c.v, c.t
   FROM (
-    SELECT e.bug_id, e.v, e.t, b.vname, b.reporter_id, b.assignee_id, b.ext,
-           CASE WHEN random() < 0.35 THEN 0 WHEN random() < 0.55 THEN 1 ELSE 2 END AS who,
+    SELECT o.*, CASE WHEN random() < 0.35 THEN 0 WHEN random() < 0.55 THEN 1 ELSE 2 END AS who,
            ${someInternal} AS someone, random() AS r_private
-    FROM evn e JOIN b ON b.id = e.bug_id CROSS JOIN k
-    WHERE e.kind = 0
+    FROM (
+      SELECT e.bug_id, e.v, e.t, b.vname, b.reporter_id, b.assignee_id, b.ext
+      FROM evn e JOIN b ON b.id = e.bug_id
+      WHERE e.kind = 0
+      ORDER BY e.bug_id, e.v
+    ) o CROSS JOIN k
   ) c CROSS JOIN k
-  ORDER BY c.bug_id, c.v
   RETURNING 1
 ),
--- History: one row per changed field; the fields of one step share its bug_version and time.
+-- History: one row per changed field; the fields of one step share its bug_version and time. Field
+-- names and values follow the bugs service: column values, but the assignee by name.
 ins_changes AS (
   INSERT INTO bug_changes (bug_id, actor_id, field, old_value, new_value, bug_version, changed_at)
   SELECT s.bug_id,
@@ -347,12 +361,15 @@ ins_changes AS (
               ELSE s.someone END,
          f.field, f.old_value, f.new_value, s.v, s.t
   FROM (
-    SELECT e.bug_id, e.kind, e.k, e.v, e.t, b.reporter_id, b.assignee_id, b.resolution, b.duplicate_of,
-           b.assign_step, b.res_step, b.prio, b.old_priority,
-           CASE WHEN e.k = 1 THEN b.init ELSE b.steps[e.k - 1] END AS old_status, b.steps[e.k] AS new_status,
-           ${someInternal} AS someone, random() AS r_actor
-    FROM evn e JOIN b ON b.id = e.bug_id CROSS JOIN k
-    WHERE e.kind > 0
+    SELECT o.*, ${someInternal} AS someone, random() AS r_actor
+    FROM (
+      SELECT e.bug_id, e.kind, e.k, e.v, e.t, b.reporter_id, b.assignee_id, b.resolution, b.duplicate_of,
+             b.assign_step, b.res_step, b.prio, b.old_priority, au.name AS assignee_name,
+             CASE WHEN e.k = 1 THEN b.init ELSE b.steps[e.k - 1] END AS old_status, b.steps[e.k] AS new_status
+      FROM evn e JOIN b ON b.id = e.bug_id LEFT JOIN users au ON au.id = b.assignee_id
+      WHERE e.kind > 0
+      ORDER BY e.bug_id, e.v
+    ) o CROSS JOIN k
   ) s
   CROSS JOIN LATERAL (VALUES
     (1, 'status', s.old_status, s.new_status, s.kind = 1),
@@ -360,12 +377,11 @@ ins_changes AS (
         CASE WHEN s.new_status = 'RESOLVED' THEN
           CASE WHEN s.k = s.res_step THEN coalesce(s.resolution, 'FIXED') ELSE 'FIXED' END END,
         s.kind = 1 AND s.new_status IN ('RESOLVED', 'REOPENED')),
-    (3, 'assignee_id', NULL, s.assignee_id::text, s.kind = 1 AND s.k = s.assign_step),
+    (3, 'assignee', NULL, s.assignee_name, s.kind = 1 AND s.k = s.assign_step),
     (4, 'duplicate_of', NULL, s.duplicate_of::text, s.kind = 1 AND s.k = s.res_step AND s.duplicate_of IS NOT NULL),
     (5, 'priority', s.old_priority, 'P' || s.prio, s.kind = 2)
   ) AS f(ord, field, old_value, new_value, keep)
   WHERE f.keep
-  ORDER BY s.bug_id, s.v, f.ord
   RETURNING 1
 ),
 ins_cc AS (

@@ -103,8 +103,9 @@ export async function seed(db: Db, opts: SeedOptions): Promise<SeedSummary> {
     const count = Math.min(batchSize, opts.bugs - offset);
     const result = await db.transaction(async (tx) => {
       await reseed(tx, seedValue, 100 + n);
-      // Sorting and hashing a batch's events fits in memory this way; it is local to the transaction.
-      await tx.query(sql`SELECT set_config('work_mem', '256MB', true)`);
+      // Local to the transaction: a batch's sorts fit in memory, and JIT would spend seconds compiling
+      // for the planner's (wildly high) row estimates of the lateral generate_series calls.
+      await tx.query(sql`SELECT set_config('work_mem', '256MB', true), set_config('jit', 'off', true)`);
       const rows = await tx.query<BugBatchResult>(
         bugBatchStatement(context, { offset, count, total: opts.bugs }),
       );

@@ -6,6 +6,7 @@ export {
   authenticate,
   createApiKey,
   createUser,
+  hasUsers,
   presentUser,
   purgeExpiredSessions,
   toViewer,

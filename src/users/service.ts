@@ -75,6 +75,11 @@ export async function createUser(
   return row;
 }
 
+/** Whether any account exists yet (first start). */
+export async function hasUsers(db: Db): Promise<boolean> {
+  return (await repo.listUsers(db, { limit: 1 })).length > 0;
+}
+
 /** Looks a user up by id for a viewer; externals see only names, and only of active users. */
 export async function getUser(db: Db, viewer: Viewer, id: number): Promise<repo.UserRow> {
   const u = await repo.findUserById(db, id);
