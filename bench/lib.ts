@@ -59,13 +59,14 @@ export async function bugzot(args: string[], env: Record<string, string>): Promi
 export async function startServer(
   env: Record<string, string>,
   args: string[] = [],
+  nodeArgs: string[] = [],
 ): Promise<{
   url: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [bin, 'serve', '--port', String(port), ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--port', String(port), ...args], {
     env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });

@@ -4,15 +4,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
-import helmet from '@fastify/helmet';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { bugsRoutes } from './bugs/index.ts';
+import { BugCache, bugsRoutes } from './bugs/index.ts';
 import type { Config } from './config.ts';
 import { opsRoutes } from './ops/routes.ts';
 import type { Db } from './platform/db.ts';
+import { Invalidation } from './platform/invalidation.ts';
 import { errorHandler, installValidators, sendError } from './platform/http.ts';
+import { installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
-import { authPlugin, usersRoutes } from './users/index.ts';
+import { authPlugin, CredentialCache, type UsersDeps, usersRoutes } from './users/index.ts';
 import { notFoundPage, webPages } from './web/pages.ts';
 
 /** What the app is built from. */
@@ -50,31 +51,19 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     for (const method of [r.method].flat()) routes.push({ method, url: r.url });
   });
 
-  app.addHook('onRequest', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
-  app.addHook('onResponse', async (request) => {
-    if (request.viewer?.kind === 'user') request.log.debug({ user_id: request.viewer.id }, 'viewer');
-  });
+  installSecurityHeaders(app, config.env === 'production');
 
   await app.register(cookie);
-  await app.register(helmet, {
-    contentSecurityPolicy: {
-      directives: {
-        defaultSrc: ["'self'"],
-        scriptSrc: ["'self'"],
-        styleSrc: ["'self'", "'unsafe-inline'"],
-        imgSrc: ["'self'", 'data:'],
-        objectSrc: ["'none'"],
-        frameAncestors: ["'none'"],
-        formAction: ["'self'"],
-        baseUri: ["'self'"],
-        upgradeInsecureRequests: config.env === 'production' ? [] : null,
-      },
-    },
-    hsts: config.env === 'production',
-  });
-  await app.register(authPlugin, { db, sessionTtlHours: config.sessionTtlHours });
+  const bus = new Invalidation();
+  await bus.start(db);
+  app.addHook('onClose', () => bus.close());
+  const users: UsersDeps = {
+    db,
+    sessionTtlHours: config.sessionTtlHours,
+    credentials: new CredentialCache(bus),
+    bus,
+  };
+  await app.register(authPlugin, { deps: users });
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
@@ -91,9 +80,9 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   await app.register(webPages, { routes });
   await app.register(
     async (api) => {
-      await api.register(usersRoutes, { db, config });
-      await api.register(productsRoutes, { db });
-      await api.register(bugsRoutes, { db });
+      await api.register(usersRoutes, { deps: users, config });
+      await api.register(productsRoutes, { ctx: { db, bus } });
+      await api.register(bugsRoutes, { ctx: { db, bus, cache: new BugCache(bus) } });
     },
     { prefix: '/api/v1' },
   );

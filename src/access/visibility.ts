@@ -39,6 +39,30 @@ export function visibleBugs(viewer: Viewer, b = 'b'): Sql {
   )`;
 }
 
+/** The facts about one bug that the visibility rule depends on. */
+export interface BugVisibilityFacts {
+  confidential: boolean;
+  reporterId: number;
+  ccIds: readonly number[];
+  productReleased: boolean;
+  versionReleased: boolean;
+}
+
+/**
+ * The rule of `visibleBugs`, for one bug already in memory (the bug cache serves single-bug reads
+ * without a database round trip). It must say exactly what the SQL says: test/access.test.ts evaluates
+ * both over every combination of viewer and facts and requires them to agree.
+ */
+export function canSeeBug(viewer: Viewer, f: BugVisibilityFacts): boolean {
+  if (viewer.kind !== 'user') return false;
+  if (viewer.isInternal || viewer.isAdmin) return true;
+  return (
+    (!f.confidential && f.versionReleased && f.productReleased) ||
+    f.reporterId === viewer.id ||
+    f.ccIds.includes(viewer.id)
+  );
+}
+
 /** Predicate over `products <p>`: the products `viewer` may see and file bugs against. */
 export function visibleProducts(viewer: Viewer, p = 'p'): Sql {
   if (viewer.kind !== 'user') return FALSE;

@@ -52,12 +52,32 @@ function bugSelect(viewer: Viewer) {
       LEFT JOIN users a ON a.id = b.assignee_id`;
 }
 
-/** One bug the viewer may see, with its CC list; undefined when missing or invisible alike. */
-export async function findBug(db: Queryable, viewer: Viewer, id: number): Promise<FullBugRow | undefined> {
-  const rows = await db.query<FullBugRow>(sql`
-    SELECT q.*, COALESCE((SELECT json_agg(json_build_object('id', u.id, 'name', u.name) ORDER BY u.name, u.id)
-                          FROM bug_cc cc JOIN users u ON u.id = cc.user_id WHERE cc.bug_id = q.id), '[]') AS cc
-    FROM (${bugSelect(viewer)} WHERE b.id = ${id} AND ${visibleBugs(viewer, 'b')}) q`);
+/** A bug with its CC list and the facts the visibility rule needs; not yet checked against any viewer. */
+export interface LoadedBug extends FullBugRow {
+  product_released: boolean;
+  version_released: boolean;
+}
+
+/**
+ * Loads one bug whole, unchecked, for the bug cache; callers decide visibility with the access module's
+ * `canSeeBug` before anything leaves the service. duplicate_of is the raw value here.
+ */
+export async function loadBug(db: Queryable, id: number): Promise<LoadedBug | undefined> {
+  const rows = await db.query<LoadedBug>(sql`
+    SELECT b.id, b.product_id, p.name AS product, b.version_id, v.name AS version,
+      b.component_id, c.name AS component, b.summary, b.description, b.status, b.resolution,
+      b.severity, b.priority, b.reporter_id, r.name AS reporter_name, b.assignee_id, a.name AS assignee_name,
+      b.confidential, b.duplicate_of, b.created_at, b.changed_at, b.row_version,
+      p.is_released AS product_released, v.is_released AS version_released,
+      COALESCE((SELECT json_agg(json_build_object('id', u.id, 'name', u.name) ORDER BY u.name, u.id)
+                FROM bug_cc cc JOIN users u ON u.id = cc.user_id WHERE cc.bug_id = b.id), '[]') AS cc
+    FROM bugs b
+      JOIN products p ON p.id = b.product_id
+      JOIN versions v ON v.id = b.version_id
+      JOIN components c ON c.id = b.component_id
+      JOIN users r ON r.id = b.reporter_id
+      LEFT JOIN users a ON a.id = b.assignee_id
+    WHERE b.id = ${id}`);
   return rows[0];
 }
 

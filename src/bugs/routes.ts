@@ -1,7 +1,6 @@
 /** HTTP routes of the bugs module under /api/v1. */
 import type { FastifyInstance } from 'fastify';
 import { signedIn } from '../access/index.ts';
-import type { Db } from '../platform/db.ts';
 import { AppError, invalid } from '../platform/errors.ts';
 import { IdParams } from '../platform/http.ts';
 import {
@@ -12,7 +11,14 @@ import {
   presentChange,
   presentComment,
 } from './present.ts';
-import { BugListQuery, BugPatchBody, NewBugBody, NewCommentBody } from './schemas.ts';
+import {
+  BugListQuery,
+  BugListResponse,
+  BugPatchBody,
+  BugResponse,
+  NewBugBody,
+  NewCommentBody,
+} from './schemas.ts';
 import * as bugs from './service.ts';
 
 const ids = (v: string[] | undefined) => v?.flatMap((s) => s.split(',').map(Number));
@@ -31,29 +37,34 @@ function decodeCursor(cursor: string | undefined): number | undefined {
 const encodeCursor = (after: number) => Buffer.from(JSON.stringify({ after })).toString('base64url');
 
 /** Registers the bug routes. */
-export async function bugsRoutes(app: FastifyInstance, { db }: { db: Db }) {
-  app.post<{ Body: NewBugBody }>('/bugs', { schema: { body: NewBugBody } }, async (request, reply) => {
-    const b = request.body;
-    const bug = await bugs.fileBug(db, signedIn(request.viewer), {
-      productId: b.product_id,
-      versionId: b.version_id,
-      componentId: b.component_id,
-      summary: b.summary,
-      description: b.description,
-      severity: b.severity,
-      priority: b.priority,
-      status: b.status,
-      assigneeId: b.assignee_id,
-      cc: b.cc,
-      confidential: b.confidential,
-    });
-    reply.header('etag', bugEtag(bug)).header('location', `/api/v1/bugs/${bug.id}`);
-    return reply.code(201).send(presentBug(bug));
-  });
+export async function bugsRoutes(app: FastifyInstance, { ctx }: { ctx: bugs.BugsContext }) {
+  const { db } = ctx;
+  app.post<{ Body: NewBugBody }>(
+    '/bugs',
+    { schema: { body: NewBugBody, response: { 201: BugResponse } } },
+    async (request, reply) => {
+      const b = request.body;
+      const bug = await bugs.fileBug(ctx, signedIn(request.viewer), {
+        productId: b.product_id,
+        versionId: b.version_id,
+        componentId: b.component_id,
+        summary: b.summary,
+        description: b.description,
+        severity: b.severity,
+        priority: b.priority,
+        status: b.status,
+        assigneeId: b.assignee_id,
+        cc: b.cc,
+        confidential: b.confidential,
+      });
+      reply.header('etag', bugEtag(bug)).header('location', `/api/v1/bugs/${bug.id}`);
+      return reply.code(201).send(presentBug(bug));
+    },
+  );
 
   app.get<{ Querystring: BugListQuery }>(
     '/bugs',
-    { schema: { querystring: BugListQuery } },
+    { schema: { querystring: BugListQuery, response: { 200: BugListResponse } } },
     async (request) => {
       const q = request.query;
       const rows = await bugs.listBugs(
@@ -78,17 +89,21 @@ export async function bugsRoutes(app: FastifyInstance, { db }: { db: Db }) {
     },
   );
 
-  app.get<{ Params: IdParams }>('/bugs/:id', { schema: { params: IdParams } }, async (request, reply) => {
-    const bug = await bugs.getBug(db, request.viewer, request.params.id);
-    const etag = bugEtag(bug);
-    reply.header('etag', etag).header('cache-control', 'private, no-cache');
-    if (request.headers['if-none-match'] === etag) return reply.code(304).send();
-    return { ...presentBug(bug), actions: await bugs.allowedActions(db, request.viewer, bug) };
-  });
+  app.get<{ Params: IdParams }>(
+    '/bugs/:id',
+    { schema: { params: IdParams, response: { 200: BugResponse } } },
+    async (request, reply) => {
+      const bug = await bugs.getBug(ctx, request.viewer, request.params.id);
+      const etag = bugEtag(bug);
+      reply.header('etag', etag).header('cache-control', 'private, no-cache');
+      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      return { ...presentBug(bug), actions: await bugs.allowedActions(db, request.viewer, bug) };
+    },
+  );
 
   app.patch<{ Params: IdParams; Body: BugPatchBody }>(
     '/bugs/:id',
-    { schema: { params: IdParams, body: BugPatchBody } },
+    { schema: { params: IdParams, body: BugPatchBody, response: { 200: BugResponse } } },
     async (request, reply) => {
       const id = request.params.id;
       const b = request.body;
@@ -103,7 +118,7 @@ export async function bugsRoutes(app: FastifyInstance, { db }: { db: Db }) {
             ? { rowVersion: b.row_version, via: 'field' }
             : undefined;
       const bug = await bugs.updateBug(
-        db,
+        ctx,
         signedIn(request.viewer),
         id,
         {
@@ -130,14 +145,14 @@ export async function bugsRoutes(app: FastifyInstance, { db }: { db: Db }) {
   );
 
   app.get<{ Params: IdParams }>('/bugs/:id/comments', { schema: { params: IdParams } }, async (request) => ({
-    comments: (await bugs.listComments(db, request.viewer, request.params.id)).map(presentComment),
+    comments: (await bugs.listComments(ctx, request.viewer, request.params.id)).map(presentComment),
   }));
 
   app.post<{ Params: IdParams; Body: NewCommentBody }>(
     '/bugs/:id/comments',
     { schema: { params: IdParams, body: NewCommentBody } },
     async (request, reply) => {
-      const c = await bugs.addComment(db, signedIn(request.viewer), request.params.id, {
+      const c = await bugs.addComment(ctx, signedIn(request.viewer), request.params.id, {
         body: request.body.body,
         isPrivate: request.body.is_private,
       });
@@ -146,6 +161,6 @@ export async function bugsRoutes(app: FastifyInstance, { db }: { db: Db }) {
   );
 
   app.get<{ Params: IdParams }>('/bugs/:id/history', { schema: { params: IdParams } }, async (request) => ({
-    history: (await bugs.bugHistory(db, request.viewer, request.params.id)).map(presentChange),
+    history: (await bugs.bugHistory(ctx, request.viewer, request.params.id)).map(presentChange),
   }));
 }

@@ -87,3 +87,46 @@ export const BugListQuery = Type.Object(
   { additionalProperties: false },
 );
 export type BugListQuery = Static<typeof BugListQuery>;
+
+// Response schemas: they document the answers and let Fastify serialise them fast, writing only the
+// properties listed here (nothing unlisted can leak out by accident).
+const Ref = Type.Object({ id: Type.Integer(), name: Type.String() });
+const Timestamp = Type.String({ format: 'date-time' });
+
+export const BugSummaryResponse = Type.Object({
+  id: Type.Integer(),
+  summary: Type.String(),
+  product: Ref,
+  version: Ref,
+  component: Ref,
+  status: Type.String(),
+  resolution: Nullable(Type.String()),
+  severity: Type.String(),
+  priority: Type.String(),
+  reporter: Ref,
+  assignee: Nullable(Ref),
+  confidential: Type.Boolean(),
+  duplicate_of: Nullable(Type.Integer()),
+  created_at: Timestamp,
+  changed_at: Timestamp,
+  row_version: Type.Integer(),
+});
+
+export const BugResponse = Type.Object({
+  ...BugSummaryResponse.properties,
+  description: Type.String(),
+  cc: Type.Array(Ref),
+  actions: Type.Optional(
+    Type.Object({
+      statuses: Type.Array(Type.String()),
+      resolutions: Type.Array(Type.String()),
+      can_edit_fields: Type.Union([Type.Literal('all'), Type.Array(Type.String())]),
+      can_comment: Type.Boolean(),
+    }),
+  ),
+});
+
+export const BugListResponse = Type.Object({
+  bugs: Type.Array(BugSummaryResponse),
+  next_cursor: Nullable(Type.String()),
+});

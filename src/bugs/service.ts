@@ -3,14 +3,23 @@
  * loads what it touches through the access predicates, checks, then writes — in one transaction that
  * also writes the history rows.
  */
-import { isStaff, type UserViewer, type Viewer } from '../access/index.ts';
+import { canSeeBug, isStaff, type UserViewer, type Viewer } from '../access/index.ts';
 import type { Db, Queryable } from '../platform/db.ts';
+import type { Invalidation } from '../platform/invalidation.ts';
+import type { BugCache } from './cache.ts';
 import { AppError, forbidden, notFound, unprocessable } from '../platform/errors.ts';
 import { resolveFilingTarget } from '../products/index.ts';
 import * as repo from './repository.ts';
 import { CLOSED_STATUSES, nextStatuses, RESOLVED, type Workflow, workflow } from './workflow.ts';
 
 export type { BugFilter, BugRow, ChangeRow, CommentRow, FullBugRow } from './repository.ts';
+
+/** What the bug commands work with. */
+export interface BugsContext {
+  db: Db;
+  bus: Invalidation;
+  cache: BugCache;
+}
 
 /** Severities, most severe first. */
 export const SEVERITIES = [
@@ -79,7 +88,12 @@ function cleanSummary(s: string): string {
 }
 
 /** Files a bug against a product and one of its versions; returns it as the reporter now sees it. */
-export async function fileBug(db: Db, viewer: UserViewer, input: NewBugInput): Promise<repo.FullBugRow> {
+export async function fileBug(
+  ctx: BugsContext,
+  viewer: UserViewer,
+  input: NewBugInput,
+): Promise<repo.FullBugRow> {
+  const { db } = ctx;
   const staff = isStaff(viewer);
   const w = await workflow(db);
   const id = await db.transaction(async (tx) => {
@@ -127,14 +141,21 @@ export async function fileBug(db: Db, viewer: UserViewer, input: NewBugInput): P
     await repo.setCc(tx, bugId, cc, []);
     return bugId;
   });
-  return getBug(db, viewer, id);
+  return getBug(ctx, viewer, id);
 }
 
 /** One bug the viewer may see; 404 when it does not exist or they may not see it. */
-export async function getBug(db: Queryable, viewer: Viewer, id: number): Promise<repo.FullBugRow> {
-  const bug = await repo.findBug(db, viewer, id);
-  if (!bug) throw notFound('Bug', id);
-  return bug;
+export async function getBug(ctx: BugsContext, viewer: Viewer, id: number): Promise<repo.FullBugRow> {
+  const entry = await ctx.cache.get(ctx.db, id);
+  if (!entry || !canSeeBug(viewer, entry.facts)) throw notFound('Bug', id);
+  const { product_released: _p, version_released: _v, ...bug } = entry.bug;
+  let duplicateOf = bug.duplicate_of;
+  if (duplicateOf !== null) {
+    // Name the original only to those who may see it.
+    const original = await ctx.cache.get(ctx.db, duplicateOf);
+    if (!original || !canSeeBug(viewer, original.facts)) duplicateOf = null;
+  }
+  return { ...bug, duplicate_of: duplicateOf };
 }
 
 /** A page of visible bugs matching the filter (keyset pagination on id). */
@@ -294,12 +315,13 @@ async function nextWorkflowState(
  * it refuses (409/412, listing what changed meanwhile) when the bug moved on since the client saw it.
  */
 export async function updateBug(
-  db: Db,
+  ctx: BugsContext,
   viewer: UserViewer,
   id: number,
   patch: BugPatch,
   expected?: Expected,
 ): Promise<repo.FullBugRow> {
+  const { db } = ctx;
   const w = await workflow(db);
   await db.transaction(async (tx) => {
     const bug = await repo.lockBug(tx, viewer, id);
@@ -400,8 +422,10 @@ export async function updateBug(
         bugVersion: version,
       });
     }
+    await ctx.bus.publish(tx, `bug:${bug.id}`);
   });
-  return getBug(db, viewer, id);
+  ctx.bus.apply(`bug:${id}`);
+  return getBug(ctx, viewer, id);
 }
 
 /** History rows for changed columns, with names rather than ids where people read them. */
@@ -453,17 +477,19 @@ async function describeChanges(tx: Queryable, bug: repo.RawBug, cols: repo.BugCo
 
 /** Adds a comment to a bug the viewer may see. */
 export async function addComment(
-  db: Db,
+  ctx: BugsContext,
   viewer: UserViewer,
   bugId: number,
   input: { body: string; isPrivate?: boolean | undefined },
 ): Promise<repo.CommentRow> {
   if (!input.body.trim()) throw unprocessable('comment must not be blank', 'body');
   if (input.isPrivate && !isStaff(viewer)) throw forbidden('Only staff may write private comments.');
+  const { db } = ctx;
   const commentId = await db.transaction(async (tx) => {
     const bug = await repo.lockBug(tx, viewer, bugId);
     if (!bug) throw notFound('Bug', bugId);
     const version = await repo.touchBug(tx, bug.id);
+    await ctx.bus.publish(tx, `bug:${bug.id}`);
     return repo.insertComment(tx, {
       bugId: bug.id,
       authorId: viewer.id,
@@ -472,18 +498,23 @@ export async function addComment(
       bugVersion: version,
     });
   });
+  ctx.bus.apply(`bug:${bugId}`);
   const comments = await repo.listComments(db, viewer, bugId);
   return comments.find((c) => c.id === commentId)!;
 }
 
 /** Comments of a bug the viewer may see (private ones only for staff). */
-export async function listComments(db: Queryable, viewer: Viewer, bugId: number): Promise<repo.CommentRow[]> {
-  await getBug(db, viewer, bugId);
-  return repo.listComments(db, viewer, bugId);
+export async function listComments(
+  ctx: BugsContext,
+  viewer: Viewer,
+  bugId: number,
+): Promise<repo.CommentRow[]> {
+  await getBug(ctx, viewer, bugId);
+  return repo.listComments(ctx.db, viewer, bugId);
 }
 
 /** The change history of a bug the viewer may see. */
-export async function bugHistory(db: Queryable, viewer: Viewer, bugId: number): Promise<repo.ChangeRow[]> {
-  await getBug(db, viewer, bugId);
-  return repo.listChanges(db, bugId);
+export async function bugHistory(ctx: BugsContext, viewer: Viewer, bugId: number): Promise<repo.ChangeRow[]> {
+  await getBug(ctx, viewer, bugId);
+  return repo.listChanges(ctx.db, bugId);
 }

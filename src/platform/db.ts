@@ -25,6 +25,15 @@ export interface Db extends Queryable {
   transaction<T>(fn: (tx: Queryable & { execScript(text: string): Promise<void> }) => Promise<T>): Promise<T>;
   /** Runs a trusted multi-statement script (migrations only; never user input). */
   execScript(text: string): Promise<void>;
+  /**
+   * Subscribes to a notification channel (PostgreSQL LISTEN). `onReconnect` runs when the listening
+   * connection was lost and is back: notifications may have been missed meanwhile.
+   */
+  listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+    onReconnect: () => void,
+  ): Promise<() => Promise<void>>;
   /** Pool statistics for readiness and metrics. */
   stats(): { total: number; idle: number };
   close(): Promise<void>;
@@ -97,6 +106,9 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
     async execScript(text) {
       await pg.exec(text);
     },
+    async listen(channel, onMessage) {
+      return pg.listen(channel, onMessage);
+    },
     stats: () => ({ total: 1, idle: 1 }),
     async close() {
       if (!pg.closed) await pg.close();
@@ -137,6 +149,14 @@ export async function openPostgres(url: string, max: number): Promise<Db> {
     },
     async execScript(text) {
       await client.unsafe(text);
+    },
+    async listen(channel, onMessage, onReconnect) {
+      let first = true;
+      const sub = await client.listen(channel, onMessage, () => {
+        if (!first) onReconnect();
+        first = false;
+      });
+      return () => sub.unlisten();
     },
     stats: () => ({ total: max, idle: max }),
     async close() {

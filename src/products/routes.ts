@@ -1,7 +1,6 @@
 /** HTTP routes of the products module under /api/v1. */
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
-import type { Db } from '../platform/db.ts';
 import { Id, IdParams, Nullable } from '../platform/http.ts';
 import * as products from './service.ts';
 
@@ -40,7 +39,8 @@ function presentProduct(p: products.ProductRow) {
 }
 
 /** Registers the product, version and component routes. */
-export async function productsRoutes(app: FastifyInstance, { db }: { db: Db }) {
+export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: products.ProductsContext }) {
+  const { db } = ctx;
   app.get('/products', async (request) => ({
     products: (await products.listProducts(db, request.viewer)).map(presentProduct),
   }));
@@ -69,7 +69,7 @@ export async function productsRoutes(app: FastifyInstance, { db }: { db: Db }) {
     async (request) => {
       const b = request.body;
       return presentProduct(
-        await products.updateProduct(db, request.viewer, request.params.id, {
+        await products.updateProduct(ctx, request.viewer, request.params.id, {
           name: b.name,
           description: b.description,
           isReleased: b.is_released,
@@ -97,7 +97,7 @@ export async function productsRoutes(app: FastifyInstance, { db }: { db: Db }) {
     { schema: { params: IdParams, body: VersionPatch } },
     async (request) => {
       const b = request.body;
-      return products.updateVersion(db, request.viewer, request.params.id, {
+      return products.updateVersion(ctx, request.viewer, request.params.id, {
         name: b.name,
         isReleased: b.is_released,
         sortKey: b.sort_key,
@@ -124,7 +124,7 @@ export async function productsRoutes(app: FastifyInstance, { db }: { db: Db }) {
     { schema: { params: IdParams, body: ComponentPatch } },
     async (request) => {
       const b = request.body;
-      return products.updateComponent(db, request.viewer, request.params.id, {
+      return products.updateComponent(ctx, request.viewer, request.params.id, {
         name: b.name,
         description: b.description,
         defaultAssigneeId: b.default_assignee_id,

@@ -4,6 +4,7 @@
  */
 import { isAdmin, type Viewer } from '../access/index.ts';
 import { type Db, isUniqueViolation, type Queryable } from '../platform/db.ts';
+import type { Invalidation } from '../platform/invalidation.ts';
 import { conflict, forbidden, notFound, unprocessable } from '../platform/errors.ts';
 import * as repo from './repository.ts';
 
@@ -22,6 +23,21 @@ async function uniqueName<T>(what: string, name: string | undefined, fn: () => P
       throw conflict(`${what} named "${name}" already exists`, 'name', {}, 'duplicate_name');
     throw err;
   }
+}
+
+/** What the product commands that change shared data work with. */
+export interface ProductsContext {
+  db: Db;
+  bus: Invalidation;
+}
+
+/**
+ * Releases, renames and moves change what cached bugs show and who may see them: every process drops
+ * its cached bugs after such a change (rare admin actions, so dropping all is cheap).
+ */
+async function invalidateAll(ctx: ProductsContext): Promise<void> {
+  ctx.bus.apply('all');
+  await ctx.bus.publish(ctx.db, 'all');
 }
 
 /** Products the viewer may see, with their visible versions and components. */
@@ -55,14 +71,16 @@ export async function createProduct(
 
 /** Renames, describes, releases or un-releases a product (admins). */
 export async function updateProduct(
-  db: Db,
+  ctx: ProductsContext,
   viewer: Viewer,
   id: number,
   patch: { name?: string | undefined; description?: string | undefined; isReleased?: boolean | undefined },
 ) {
   requireAdmin(viewer);
+  const { db } = ctx;
   const ok = await uniqueName('a product', patch.name, () => repo.updateProduct(db, id, patch));
   if (!ok) throw notFound('Product', id);
+  await invalidateAll(ctx);
   return getProduct(db, viewer, id);
 }
 
@@ -87,16 +105,18 @@ export async function createVersion(
 
 /** Renames, releases or reorders a version (admins). */
 export async function updateVersion(
-  db: Db,
+  ctx: ProductsContext,
   viewer: Viewer,
   id: number,
   patch: { name?: string | undefined; isReleased?: boolean | undefined; sortKey?: number | undefined },
 ) {
   requireAdmin(viewer);
+  const { db } = ctx;
   const v = await uniqueName('a version of this product', patch.name, () =>
     repo.updateVersion(db, id, patch),
   );
   if (!v) throw notFound('Version', id);
+  await invalidateAll(ctx);
   return v;
 }
 
@@ -127,7 +147,7 @@ export async function createComponent(
 
 /** Renames, describes or sets the default assignee of a component (admins). */
 export async function updateComponent(
-  db: Db,
+  ctx: ProductsContext,
   viewer: Viewer,
   id: number,
   patch: {
@@ -137,6 +157,7 @@ export async function updateComponent(
   },
 ) {
   requireAdmin(viewer);
+  const { db } = ctx;
   if (patch.defaultAssigneeId && !(await repo.activeUserExists(db, patch.defaultAssigneeId))) {
     throw unprocessable(
       `user ${patch.defaultAssigneeId} does not exist or is disabled`,
@@ -147,6 +168,7 @@ export async function updateComponent(
     repo.updateComponent(db, id, patch),
   );
   if (!c) throw notFound('Component', id);
+  await invalidateAll(ctx);
   return c;
 }
 

@@ -52,7 +52,8 @@ function isJson(request: FastifyRequest): boolean {
 }
 
 /** Registers the authentication hook. */
-export const authPlugin = fp(async (app: FastifyInstance, deps: UsersDeps) => {
+export const authPlugin = fp(async (app: FastifyInstance, { deps }: { deps: UsersDeps }) => {
+  const logUsers = ['info', 'debug', 'trace'].includes(app.log.level);
   app.decorateRequest('viewer', null as never);
   app.decorateRequest('credential', undefined);
 
@@ -70,6 +71,8 @@ export const authPlugin = fp(async (app: FastifyInstance, deps: UsersDeps) => {
     if (cred) {
       request.viewer = cred.viewer;
       request.credential = cred;
+      // Every later log line of this request names the user (skipped when nothing would be logged).
+      if (logUsers) request.log = request.log.child({ user_id: cred.viewer.id });
     }
     if (request.is404) return;
     if (!request.routeOptions.config.public && !cred) throw unauthenticated();

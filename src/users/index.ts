@@ -4,6 +4,8 @@ export { hashPassword } from './passwords.ts';
 export { usersRoutes } from './routes.ts';
 export {
   authenticate,
+  CredentialCache,
+  type UsersDeps,
   createApiKey,
   createUser,
   hasUsers,

@@ -4,7 +4,6 @@ import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { isAdmin, signedIn } from '../access/index.ts';
 import type { Config } from '../config.ts';
-import type { Db } from '../platform/db.ts';
 import { forbidden, unauthenticated } from '../platform/errors.ts';
 import { IdParams, Nullable } from '../platform/http.ts';
 import { SESSION_COOKIE } from './auth.ts';
@@ -65,8 +64,9 @@ function presentKey(k: users.ApiKeyRow) {
 }
 
 /** Registers the users routes under /api/v1. */
-export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: Config }) {
-  const deps = { db: opts.db, sessionTtlHours: opts.config.sessionTtlHours };
+export async function usersRoutes(app: FastifyInstance, opts: { deps: users.UsersDeps; config: Config }) {
+  const { deps } = opts;
+  const db = deps.db;
   const throttle = new LoginThrottle(opts.config.loginMaxAttempts, opts.config.loginWindowMinutes);
 
   app.post<{ Body: Static<typeof LoginBody> }>(
@@ -75,7 +75,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: 
     async (request, reply) => {
       const { email, password } = request.body;
       throttle.check(email, request.ip);
-      const user = await users.authenticate(opts.db, email, password);
+      const user = await users.authenticate(db, email, password);
       if (!user) {
         throttle.fail(email, request.ip);
         throw unauthenticated('Wrong e-mail address or password.');
@@ -117,7 +117,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: 
     '/users',
     { schema: { querystring: UserListQuery } },
     async (request) => {
-      const rows = await users.listUsers(opts.db, request.viewer, {
+      const rows = await users.listUsers(db, request.viewer, {
         limit: request.query.limit,
         ...(request.query.q ? { query: request.query.q } : {}),
       });
@@ -131,7 +131,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: 
     async (request, reply) => {
       if (!isAdmin(request.viewer)) throw forbidden('Only admins may create users.');
       const b = request.body;
-      const row = await users.createUser(opts.db, {
+      const row = await users.createUser(db, {
         email: b.email,
         name: b.name,
         password: b.password,
@@ -143,7 +143,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: 
   );
 
   app.get<{ Params: IdParams }>('/users/:id', { schema: { params: IdParams } }, async (request) => {
-    const u = await users.getUser(opts.db, request.viewer, request.params.id);
+    const u = await users.getUser(db, request.viewer, request.params.id);
     return users.presentUser(u, request.viewer);
   });
 
@@ -172,7 +172,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { db: Db; config: 
     { schema: { body: NewKeyBody } },
     async (request, reply) => {
       const b = request.body;
-      const { key, row } = await users.createApiKey(deps, signedIn(request.viewer), {
+      const { key, row } = await users.createApiKey(db, signedIn(request.viewer), {
         name: b.name,
         scope: b.scope ?? 'read-write',
         expiresAt: b.expires_at ? new Date(b.expires_at) : null,

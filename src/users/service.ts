@@ -6,6 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { UserViewer, Viewer } from '../access/index.ts';
 import type { Db } from '../platform/db.ts';
+import type { Invalidation } from '../platform/invalidation.ts';
 import { conflict, forbidden, invalid, notFound } from '../platform/errors.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import * as repo from './repository.ts';
@@ -16,6 +17,8 @@ export type { ApiKeyRow, UserRow } from './repository.ts';
 export interface UsersDeps {
   db: Db;
   sessionTtlHours: number;
+  credentials: CredentialCache;
+  bus: Invalidation;
 }
 
 /** The prefix every API key starts with, so a leaked key is recognisable by secret scanners. */
@@ -118,18 +121,22 @@ export async function updateUser(
   }
   if (patch.password !== undefined) checkPassword(patch.password);
   const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
-  const row = await repo.updateUser(deps.db, id, {
-    ...(patch.name !== undefined ? { name: patch.name } : {}),
-    ...(patch.kind !== undefined ? { kind: patch.kind } : {}),
-    ...(patch.isAdmin !== undefined ? { isAdmin: patch.isAdmin } : {}),
-    ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
-    ...(passwordHash !== undefined ? { passwordHash } : {}),
+  // Names appear inside cached bugs: a rename invalidates them all; any change drops the user's credentials.
+  const topics = [`user:${id}`, ...(patch.name !== undefined ? ['all'] : [])];
+  const row = await deps.db.transaction(async (tx) => {
+    const updated = await repo.updateUser(tx, id, {
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.kind !== undefined ? { kind: patch.kind } : {}),
+      ...(patch.isAdmin !== undefined ? { isAdmin: patch.isAdmin } : {}),
+      ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+      ...(passwordHash !== undefined ? { passwordHash } : {}),
+    });
+    if (!updated) throw notFound('User', id);
+    if (patch.disabled) await repo.deleteSessionsOfUser(tx, id);
+    await deps.bus.publish(tx, ...topics);
+    return updated;
   });
-  if (!row) throw notFound('User', id);
-  if (patch.disabled || patch.kind !== undefined || patch.isAdmin !== undefined) {
-    forgetUser(id);
-    if (patch.disabled) await repo.deleteSessionsOfUser(deps.db, id);
-  }
+  for (const t of topics) deps.bus.apply(t);
   return row;
 }
 
@@ -154,14 +161,33 @@ export interface Credential {
 }
 
 /**
- * Short-lived cache of resolved credentials, so that hot API paths do not pay a lookup per request.
- * Entries live 5 s; logout, revocation and account changes drop them here at once (and other
- * processes within the TTL).
+ * Resolved credentials (session or API key -> viewer), so that hot API paths do not pay a lookup per
+ * request. Logout, revocation and account changes are published on the invalidation bus and dropped by
+ * every process; entries also expire after a minute as a safety net.
  */
-const credentials = new LRUCache<string, Credential>({ max: 10_000, ttl: 5_000 });
+export class CredentialCache {
+  private readonly entries = new LRUCache<string, Credential>({ max: 20_000, ttl: 60_000 });
 
-function forgetUser(userId: number) {
-  for (const [k, v] of credentials.entries()) if (v.viewer.id === userId) credentials.delete(k);
+  constructor(bus: Invalidation) {
+    bus.on((topic) => {
+      if (topic === 'all') this.entries.clear();
+      else if (topic.startsWith('user:')) this.forget((c) => c.viewer.id === Number(topic.slice(5)));
+      else if (topic.startsWith('key:')) this.forget((c) => c.keyId === Number(topic.slice(4)));
+      else if (topic.startsWith('session:')) this.entries.delete(`s:${topic.slice(8)}`);
+    });
+  }
+
+  get(key: string) {
+    return this.entries.get(key);
+  }
+
+  set(key: string, cred: Credential) {
+    this.entries.set(key, cred);
+  }
+
+  private forget(match: (c: Credential) => boolean) {
+    for (const [k, v] of this.entries.entries()) if (match(v)) this.entries.delete(k);
+  }
 }
 
 /** Starts a session; returns the cookie token (shown to the browser only) and its CSRF token. */
@@ -180,7 +206,8 @@ export async function startSession(deps: UsersDeps, userId: number) {
 /** Resolves a session cookie; slides its expiry at most every five minutes. */
 export async function resolveSession(deps: UsersDeps, token: string): Promise<Credential | undefined> {
   const hash = sha256(token);
-  const cached = credentials.get(`s:${hash}`);
+  const epoch = deps.bus.epoch;
+  const cached = deps.credentials.get(`s:${hash}`);
   if (cached) return cached;
   const row = await repo.findSession(deps.db, hash);
   if (!row || row.disabled) return undefined;
@@ -193,20 +220,23 @@ export async function resolveSession(deps: UsersDeps, token: string): Promise<Cr
     scope: 'read-write',
     csrfToken: row.csrf_token,
   };
-  credentials.set(`s:${hash}`, cred);
+  if (deps.bus.epoch === epoch) deps.credentials.set(`s:${hash}`, cred);
   return cred;
 }
 
 /** Ends a session. */
 export async function endSession(deps: UsersDeps, token: string): Promise<void> {
   const hash = sha256(token);
-  credentials.delete(`s:${hash}`);
-  await repo.deleteSession(deps.db, hash);
+  await deps.db.transaction(async (tx) => {
+    await repo.deleteSession(tx, hash);
+    await deps.bus.publish(tx, `session:${hash}`);
+  });
+  deps.bus.apply(`session:${hash}`);
 }
 
 /** Creates an API key for the viewer; the returned `key` is shown once and never again. */
 export async function createApiKey(
-  deps: UsersDeps,
+  db: Db,
   viewer: UserViewer,
   input: { name: string; scope: 'read-only' | 'read-write'; expiresAt: Date | null },
 ) {
@@ -215,7 +245,7 @@ export async function createApiKey(
   }
   const secret = randomToken();
   const key = `${API_KEY_PREFIX}${secret}`;
-  const row = await repo.insertApiKey(deps.db, {
+  const row = await repo.insertApiKey(db, {
     userId: viewer.id,
     name: input.name,
     prefix: key.slice(0, API_KEY_PREFIX.length + 6),
@@ -233,9 +263,13 @@ export function listApiKeys(deps: UsersDeps, viewer: UserViewer) {
 
 /** Revokes one of the viewer's keys; effective at once in this process. */
 export async function revokeApiKey(deps: UsersDeps, viewer: UserViewer, keyId: number) {
-  const row = await repo.revokeApiKey(deps.db, viewer.id, keyId);
-  if (!row) throw notFound('API key', keyId);
-  for (const [k, v] of credentials.entries()) if (v.keyId === keyId) credentials.delete(k);
+  const row = await deps.db.transaction(async (tx) => {
+    const revoked = await repo.revokeApiKey(tx, viewer.id, keyId);
+    if (!revoked) throw notFound('API key', keyId);
+    await deps.bus.publish(tx, `key:${keyId}`);
+    return revoked;
+  });
+  deps.bus.apply(`key:${keyId}`);
   return row;
 }
 
@@ -245,12 +279,13 @@ const lastTouched = new LRUCache<number, number>({ max: 10_000 });
 export async function resolveApiKey(deps: UsersDeps, key: string): Promise<Credential | undefined> {
   if (!key.startsWith(API_KEY_PREFIX) || key.length > 200) return undefined;
   const hash = sha256(key);
-  let cred = credentials.get(`k:${hash}`);
+  let cred = deps.credentials.get(`k:${hash}`);
   if (!cred) {
+    const epoch = deps.bus.epoch;
     const row = await repo.findApiKey(deps.db, hash);
     if (!row || row.disabled) return undefined;
     cred = { viewer: toViewer(row), via: 'api-key', scope: row.scope, keyId: row.key_id };
-    credentials.set(`k:${hash}`, cred);
+    if (deps.bus.epoch === epoch) deps.credentials.set(`k:${hash}`, cred);
   }
   const keyId = cred.keyId!;
   const now = Date.now();

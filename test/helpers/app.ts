@@ -85,7 +85,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
         kind: opts.kind ?? (opts.admin ? 'internal' : 'external'),
         isAdmin: opts.admin ?? false,
       });
-      const { key } = await createApiKey({ db: testDb.db, sessionTtlHours: 1 }, toViewer(row), {
+      const { key } = await createApiKey(testDb.db, toViewer(row), {
         name: 'test',
         scope: 'read-write',
         expiresAt: null,
