@@ -11,7 +11,7 @@ import { opsRoutes } from './ops/routes.ts';
 import type { Db } from './platform/db.ts';
 import { Invalidation } from './platform/invalidation.ts';
 import { errorHandler, installValidators, sendError } from './platform/http.ts';
-import { installSecurityHeaders } from './platform/security-headers.ts';
+import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
 import { authPlugin, CredentialCache, type UsersDeps, usersRoutes } from './users/index.ts';
 import { notFoundPage, webPages } from './web/pages.ts';
@@ -40,6 +40,14 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     trustProxy: config.trustProxy.length ? [...config.trustProxy] : false,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,
+    // Requests Fastify refuses before routing (a malformed URL, say) get our envelope and headers too.
+    frameworkErrors: (err, request, reply) => {
+      reply.headers(apiSecurityHeaders(config.env === 'production')).header('x-request-id', request.id);
+      return sendError(reply, 400, {
+        code: 'bad_request',
+        message: `The request is malformed: ${err.message}`,
+      });
+    },
     forceCloseConnections: 'idle',
   });
   installValidators(app);
@@ -63,7 +71,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     credentials: new CredentialCache(bus),
     bus,
   };
-  await app.register(authPlugin, { deps: users });
+  await app.register(authPlugin, { deps: users, publicOrigin: new URL(config.baseUrl).host });
 
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {

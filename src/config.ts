@@ -22,18 +22,21 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'], { message: 'must be true or false' })
   .transform((v) => ['true', '1', 'yes', 'on'].includes(v));
 
-const port = z.coerce
-  .number({ message: 'must be a number' })
-  .int('must be an integer')
-  .min(0, 'must be between 0 and 65535')
-  .max(65535, 'must be between 0 and 65535');
+/** A whole number written as digits (so that a blank value is not read as 0). */
+const digits = z.string().trim().regex(/^\d+$/, 'must be a whole number');
+
+const port = digits.pipe(
+  z.coerce
+    .number<string>()
+    .int()
+    .min(0, 'must be between 0 and 65535')
+    .max(65535, 'must be between 0 and 65535'),
+);
 
 const positiveInt = (max: number) =>
-  z.coerce
-    .number({ message: 'must be a number' })
-    .int('must be an integer')
-    .min(1, 'must be at least 1')
-    .max(max, `must be at most ${max}`);
+  digits.pipe(
+    z.coerce.number<string>().int().min(1, 'must be at least 1').max(max, `must be at most ${max}`),
+  );
 
 const postgresUrl = z
   .string()

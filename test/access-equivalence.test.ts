@@ -64,7 +64,9 @@ test(`canSeeBug agrees with the visibleBugs SQL on every combination (${testDbKi
   let compared = 0;
   for (const viewer of viewers) {
     const bySql = new Set(
-      (await q<{ id: number }>(sql`SELECT b.id FROM bugs b WHERE ${visibleBugs(viewer, 'b')}`)).map((r) => r.id),
+      (await q<{ id: number }>(sql`SELECT b.id FROM bugs b WHERE ${visibleBugs(viewer, 'b')}`)).map(
+        (r) => r.id,
+      ),
     );
     for (const id of ids) {
       const bug = (await loadBug(t.db, id))!;

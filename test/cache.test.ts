@@ -38,13 +38,23 @@ describe(`bug cache invalidation (${testDbKind()})`, () => {
     const b = await w.bug('On a release that gets pulled');
     assert.equal((await get(b.id)).statusCode, 200);
     const patchVersion = (is_released: boolean) =>
-      t.request({ method: 'PATCH', url: `/api/v1/versions/${w.versions.omega10.id}`, as: w.users.admin, payload: { is_released } });
+      t.request({
+        method: 'PATCH',
+        url: `/api/v1/versions/${w.versions.omega10.id}`,
+        as: w.users.admin,
+        payload: { is_released },
+      });
     assert.equal((await patchVersion(false)).statusCode, 200);
     assert.equal((await get(b.id)).statusCode, 404);
     assert.equal((await patchVersion(true)).statusCode, 200);
     assert.equal((await get(b.id)).statusCode, 200);
     const patchProduct = (is_released: boolean) =>
-      t.request({ method: 'PATCH', url: `/api/v1/products/${w.products.omega.id}`, as: w.users.admin, payload: { is_released } });
+      t.request({
+        method: 'PATCH',
+        url: `/api/v1/products/${w.products.omega.id}`,
+        as: w.users.admin,
+        payload: { is_released },
+      });
     assert.equal((await patchProduct(false)).statusCode, 200);
     assert.equal((await get(b.id)).statusCode, 404);
     assert.equal((await patchProduct(true)).statusCode, 200);
@@ -53,7 +63,12 @@ describe(`bug cache invalidation (${testDbKind()})`, () => {
   test('a renamed user shows under the new name on cached bugs', async () => {
     const b = await w.bug('Reporter renames themself');
     assert.equal((await get(b.id)).data.reporter.name, 'Dev');
-    await t.request({ method: 'PATCH', url: `/api/v1/users/${w.users.dev.id}`, as: w.users.dev, payload: { name: 'Devon' } });
+    await t.request({
+      method: 'PATCH',
+      url: `/api/v1/users/${w.users.dev.id}`,
+      as: w.users.dev,
+      payload: { name: 'Devon' },
+    });
     assert.equal((await get(b.id)).data.reporter.name, 'Devon');
   });
 
@@ -63,11 +78,18 @@ describe(`bug cache invalidation (${testDbKind()})`, () => {
     try {
       const b = await w.bug('Seen by two processes');
       const read = async () =>
-        (await other.inject({ method: 'GET', url: `/api/v1/bugs/${b.id}`, headers: w.users.alice.auth })).json() as {
+        (
+          await other.inject({ method: 'GET', url: `/api/v1/bugs/${b.id}`, headers: w.users.alice.auth })
+        ).json() as {
           summary: string;
         };
       assert.equal((await read()).summary, 'Seen by two processes');
-      await t.request({ method: 'PATCH', url: `/api/v1/bugs/${b.id}`, as: w.users.dev, payload: { summary: 'Changed by app one' } });
+      await t.request({
+        method: 'PATCH',
+        url: `/api/v1/bugs/${b.id}`,
+        as: w.users.dev,
+        payload: { summary: 'Changed by app one' },
+      });
       let summary = '';
       for (let i = 0; i < 100 && summary !== 'Changed by app one'; i++) {
         summary = (await read()).summary;

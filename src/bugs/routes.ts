@@ -20,20 +20,45 @@ import {
   NewCommentBody,
 } from './schemas.ts';
 import * as bugs from './service.ts';
+import { workflow } from './workflow.ts';
+import type { Queryable } from '../platform/db.ts';
 
-const ids = (v: string[] | undefined) => v?.flatMap((s) => s.split(',').map(Number));
+const MAX_ID = 2147483647;
+
+/** Comma-separated or repeated ids of a filter; ids past the database's range are refused, not cast. */
+function ids(v: string[] | undefined, field: string): number[] | undefined {
+  const out = v?.flatMap((s) => s.split(',').map(Number));
+  if (out?.some((n) => n < 1 || n > MAX_ID))
+    throw invalid(`${field} must hold ids from 1 to ${MAX_ID}`, field);
+  return out;
+}
 
 function decodeCursor(cursor: string | undefined): number | undefined {
   if (cursor === undefined) return undefined;
   try {
     const parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
-    if (typeof parsed.after === 'number' && Number.isInteger(parsed.after) && parsed.after > 0)
+    if (
+      typeof parsed.after === 'number' &&
+      Number.isInteger(parsed.after) &&
+      parsed.after > 0 &&
+      parsed.after <= MAX_ID
+    )
       return parsed.after;
   } catch {
     // fall through to the 400 below
   }
   throw invalid('cursor is not one this server handed out', 'cursor');
 }
+/** Status names of a filter, each checked against the workflow so that a typo is a 400, not an empty list. */
+async function knownStatuses(db: Queryable, v: string[] | undefined): Promise<string[] | undefined> {
+  if (!v) return undefined;
+  const names = v.flatMap((s) => s.split(','));
+  const known = new Set((await workflow(db)).statuses.map((s) => s.name));
+  const unknown = names.find((n) => !known.has(n));
+  if (unknown) throw invalid(`unknown status ${unknown}; one of ${[...known].join(', ')}`, 'status');
+  return names;
+}
+
 const encodeCursor = (after: number) => Buffer.from(JSON.stringify({ after })).toString('base64url');
 
 /** Registers the bug routes. */
@@ -71,12 +96,12 @@ export async function bugsRoutes(app: FastifyInstance, { ctx }: { ctx: bugs.Bugs
         db,
         request.viewer,
         {
-          productIds: ids(q.product_id),
-          versionIds: ids(q.version_id),
-          componentIds: ids(q.component_id),
-          statuses: q.status?.flatMap((s) => s.split(',')),
-          reporterIds: ids(q.reporter_id),
-          assigneeIds: ids(q.assignee_id),
+          productIds: ids(q.product_id, 'product_id'),
+          versionIds: ids(q.version_id, 'version_id'),
+          componentIds: ids(q.component_id, 'component_id'),
+          statuses: await knownStatuses(db, q.status),
+          reporterIds: ids(q.reporter_id, 'reporter_id'),
+          assigneeIds: ids(q.assignee_id, 'assignee_id'),
         },
         { after: decodeCursor(q.cursor), limit: q.limit + 1, order: q.order },
       );

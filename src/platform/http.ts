@@ -51,7 +51,9 @@ function fieldOf(err: FastifyError): string | undefined {
   const v = err.validation?.[0];
   if (!v) return undefined;
   const missing = (v.params as { missingProperty?: string; additionalProperty?: string } | undefined) ?? {};
-  const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  let path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  // A query parameter may repeat (?status=A&status=B): name the parameter, not its n-th value.
+  if (err.validationContext === 'querystring') path = path.replace(/\.\d+$/, '');
   const extra = missing.missingProperty ?? missing.additionalProperty;
   return [path, extra].filter(Boolean).join('.') || undefined;
 }

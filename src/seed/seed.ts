@@ -3,7 +3,7 @@
  * for. The bulk is generated inside PostgreSQL in batches, fast enough for a million bugs in minutes.
  */
 import { type Db, type Queryable, sql } from '../platform/db.ts';
-import { bugBatchStatement, type BugBatchResult } from './bugs.ts';
+import { type BugBatchResult, bugBatchStatement } from './bugs.ts';
 import { prng, seedProducts, seedUsers } from './catalogue.ts';
 
 /** What to generate. */

@@ -36,12 +36,16 @@ function bearer(request: FastifyRequest): string | undefined {
   return m[1];
 }
 
-/** A browser on another site must not act with our cookie: compare Origin with our own host. */
-function crossSite(request: FastifyRequest): boolean {
+/**
+ * A browser on another site must not act with our cookie: the Origin must be our own, as the request
+ * names it (Host) or as configured (BASE_URL, for proxies that rewrite Host).
+ */
+function crossSite(request: FastifyRequest, publicHost: string): boolean {
   const origin = request.headers.origin;
   if (!origin || origin === 'null') return origin === 'null';
   try {
-    return new URL(origin).host !== request.headers.host;
+    const host = new URL(origin).host;
+    return host !== request.host && host !== publicHost;
   } catch {
     return true;
   }
@@ -52,47 +56,49 @@ function isJson(request: FastifyRequest): boolean {
 }
 
 /** Registers the authentication hook. */
-export const authPlugin = fp(async (app: FastifyInstance, { deps }: { deps: UsersDeps }) => {
-  const logUsers = ['info', 'debug', 'trace'].includes(app.log.level);
-  app.decorateRequest('viewer', null as never);
-  app.decorateRequest('credential', undefined);
+export const authPlugin = fp(
+  async (app: FastifyInstance, { deps, publicOrigin }: { deps: UsersDeps; publicOrigin: string }) => {
+    const logUsers = ['info', 'debug', 'trace'].includes(app.log.level);
+    app.decorateRequest('viewer', null as never);
+    app.decorateRequest('credential', undefined);
 
-  app.addHook('onRequest', async (request) => {
-    request.viewer = anonymous;
-    const key = bearer(request);
-    let cred: Credential | undefined;
-    if (key !== undefined) {
-      cred = await resolveApiKey(deps, key);
-      if (!cred) throw unauthenticated('The API key is unknown, revoked or expired.');
-    } else {
-      const token = request.cookies[SESSION_COOKIE];
-      if (token) cred = await resolveSession(deps, token);
-    }
-    if (cred) {
-      request.viewer = cred.viewer;
-      request.credential = cred;
-      // Every later log line of this request names the user (skipped when nothing would be logged).
-      if (logUsers) request.log = request.log.child({ user_id: cred.viewer.id });
-    }
-    if (request.is404) return;
-    if (!request.routeOptions.config.public && !cred) throw unauthenticated();
-    if (cred && !SAFE_METHODS.has(request.method)) {
-      if (cred.scope === 'read-only') throw forbidden('This API key is read-only.');
-      if (cred.via === 'session') {
-        if (crossSite(request)) throw forbidden('Cross-site request refused.');
-        // JSON requests cannot be sent cross-site without a CORS preflight, which we never grant;
-        // anything a plain HTML form can send must carry the session's CSRF token.
-        if (request.method === 'POST' && !isJson(request)) {
-          const sent = request.headers['x-csrf-token'];
-          if (sent !== cred.csrfToken && !request.routeOptions.config.public) {
-            throw new AppError(
-              403,
-              'csrf_failed',
-              'Missing or wrong CSRF token; reload the page and try again.',
-            );
+    app.addHook('onRequest', async (request) => {
+      request.viewer = anonymous;
+      const key = bearer(request);
+      let cred: Credential | undefined;
+      if (key !== undefined) {
+        cred = await resolveApiKey(deps, key);
+        if (!cred) throw unauthenticated('The API key is unknown, revoked or expired.');
+      } else {
+        const token = request.cookies[SESSION_COOKIE];
+        if (token) cred = await resolveSession(deps, token);
+      }
+      if (cred) {
+        request.viewer = cred.viewer;
+        request.credential = cred;
+        // Every later log line of this request names the user (skipped when nothing would be logged).
+        if (logUsers) request.log = request.log.child({ user_id: cred.viewer.id });
+      }
+      if (request.is404) return;
+      if (!request.routeOptions.config.public && !cred) throw unauthenticated();
+      if (cred && !SAFE_METHODS.has(request.method)) {
+        if (cred.scope === 'read-only') throw forbidden('This API key is read-only.');
+        if (cred.via === 'session') {
+          if (crossSite(request, publicOrigin)) throw forbidden('Cross-site request refused.');
+          // JSON requests cannot be sent cross-site without a CORS preflight, which we never grant;
+          // anything a plain HTML form can send must carry the session's CSRF token.
+          if (request.method === 'POST' && !isJson(request)) {
+            const sent = request.headers['x-csrf-token'];
+            if (sent !== cred.csrfToken && !request.routeOptions.config.public) {
+              throw new AppError(
+                403,
+                'csrf_failed',
+                'Missing or wrong CSRF token; reload the page and try again.',
+              );
+            }
           }
         }
       }
-    }
-  });
-});
+    });
+  },
+);

@@ -108,8 +108,8 @@ export async function deleteSession(db: Queryable, tokenHash: string): Promise<v
   await db.query(sql`DELETE FROM sessions WHERE token_hash = ${tokenHash}`);
 }
 
-export async function deleteSessionsOfUser(db: Queryable, userId: number): Promise<void> {
-  await db.query(sql`DELETE FROM sessions WHERE user_id = ${userId}`);
+export async function deleteSessionsOfUser(db: Queryable, userId: number, keepTokenHash = ''): Promise<void> {
+  await db.query(sql`DELETE FROM sessions WHERE user_id = ${userId} AND token_hash <> ${keepTokenHash}`);
 }
 
 export async function deleteExpiredSessions(db: Queryable): Promise<void> {

@@ -31,6 +31,7 @@ const UserPatchBody = Type.Object(
     is_admin: Type.Optional(Type.Boolean()),
     disabled: Type.Optional(Type.Boolean()),
     password: Type.Optional(Type.String({ minLength: 10, maxLength: 1024 })),
+    current_password: Type.Optional(Type.String({ maxLength: 1024 })),
   },
   { additionalProperties: false },
 );
@@ -74,13 +75,10 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     { schema: { body: LoginBody }, config: { public: true } },
     async (request, reply) => {
       const { email, password } = request.body;
-      throttle.check(email, request.ip);
+      throttle.attempt(email, request.ip);
       const user = await users.authenticate(db, email, password);
-      if (!user) {
-        throttle.fail(email, request.ip);
-        throw unauthenticated('Wrong e-mail address or password.');
-      }
-      throttle.succeed(email);
+      if (!user) throw unauthenticated('Wrong e-mail address or password.');
+      throttle.succeed(email, request.ip);
       const { token, csrfToken } = await users.startSession(deps, user.id);
       reply.setCookie(SESSION_COOKIE, token, {
         path: '/',
@@ -152,13 +150,19 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     { schema: { params: IdParams, body: UserPatchBody } },
     async (request) => {
       const b = request.body;
-      const row = await users.updateUser(deps, request.viewer, request.params.id, {
-        ...(b.name !== undefined ? { name: b.name } : {}),
-        ...(b.kind !== undefined ? { kind: b.kind } : {}),
-        ...(b.is_admin !== undefined ? { isAdmin: b.is_admin } : {}),
-        ...(b.disabled !== undefined ? { disabled: b.disabled } : {}),
-        ...(b.password !== undefined ? { password: b.password } : {}),
-      });
+      const row = await users.updateUser(
+        deps,
+        request.viewer,
+        request.params.id,
+        {
+          ...(b.name !== undefined ? { name: b.name } : {}),
+          ...(b.kind !== undefined ? { kind: b.kind } : {}),
+          ...(b.is_admin !== undefined ? { isAdmin: b.is_admin } : {}),
+          ...(b.disabled !== undefined ? { disabled: b.disabled } : {}),
+          ...(b.password !== undefined ? { password: b.password } : {}),
+        },
+        { currentPassword: b.current_password, keepSessionToken: request.cookies[SESSION_COOKIE] },
+      );
       return users.presentUser(row, request.viewer);
     },
   );

@@ -4,7 +4,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { UserViewer, Viewer } from '../access/index.ts';
+import { isStaff, type UserViewer, type Viewer } from '../access/index.ts';
 import type { Db } from '../platform/db.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
 import { conflict, forbidden, invalid, notFound } from '../platform/errors.ts';
@@ -86,7 +86,7 @@ export async function hasUsers(db: Db): Promise<boolean> {
 /** Looks a user up by id for a viewer; externals see only names, and only of active users. */
 export async function getUser(db: Db, viewer: Viewer, id: number): Promise<repo.UserRow> {
   const u = await repo.findUserById(db, id);
-  if (!u || viewer.kind !== 'user') throw notFound('User', id);
+  if (!u || viewer.kind !== 'user' || (u.disabled && !isStaff(viewer))) throw notFound('User', id);
   return u;
 }
 
@@ -110,6 +110,7 @@ export async function updateUser(
     disabled?: boolean;
     password?: string;
   },
+  opts: { currentPassword?: string | undefined; keepSessionToken?: string | undefined } = {},
 ): Promise<repo.UserRow> {
   const self = viewer.kind === 'user' && viewer.id === id;
   const admin = viewer.kind === 'user' && viewer.isAdmin;
@@ -119,7 +120,16 @@ export async function updateUser(
   ) {
     throw forbidden('Only admins may change other accounts, kinds, admin rights or disable accounts.');
   }
-  if (patch.password !== undefined) checkPassword(patch.password);
+  if (patch.password !== undefined) {
+    checkPassword(patch.password);
+    // Changing one's own password needs the current one: a session left open must not be enough.
+    if (self) {
+      const current = await repo.findUserById(deps.db, id);
+      if (!(await verifyPassword(current?.password_hash, opts.currentPassword ?? ''))) {
+        throw invalid('current_password is missing or wrong', 'current_password');
+      }
+    }
+  }
   const passwordHash = patch.password === undefined ? undefined : await hashPassword(patch.password);
   // Names appear inside cached bugs: a rename invalidates them all; any change drops the user's credentials.
   const topics = [`user:${id}`, ...(patch.name !== undefined ? ['all'] : [])];
@@ -132,7 +142,11 @@ export async function updateUser(
       ...(passwordHash !== undefined ? { passwordHash } : {}),
     });
     if (!updated) throw notFound('User', id);
+    // Disabling ends every session; a new password ends every other session (not the one that set it).
     if (patch.disabled) await repo.deleteSessionsOfUser(tx, id);
+    else if (passwordHash !== undefined) {
+      await repo.deleteSessionsOfUser(tx, id, opts.keepSessionToken ? sha256(opts.keepSessionToken) : '');
+    }
     await deps.bus.publish(tx, ...topics);
     return updated;
   });

@@ -22,8 +22,11 @@ export class LoginThrottle {
     return [`e:${email.toLowerCase()}`, `i:${ip}`] as const;
   }
 
-  /** Throws 429 when this e-mail or this address has failed too often lately. */
-  check(email: string, ip: string): void {
+  /**
+   * Counts an attempt before the password is checked (so parallel guesses cannot all slip through
+   * while argon2 runs), throwing 429 once this e-mail or this address is over its budget.
+   */
+  attempt(email: string, ip: string): void {
     const [e, i] = this.keys(email, ip);
     if (
       (this.failures.get(e) ?? 0) >= this.maxAttempts ||
@@ -31,17 +34,16 @@ export class LoginThrottle {
     ) {
       throw tooManyRequests('Too many failed sign-in attempts. Wait a few minutes and try again.');
     }
-  }
-
-  /** Records a failed attempt. */
-  fail(email: string, ip: string): void {
-    for (const k of this.keys(email, ip)) {
+    for (const k of [e, i]) {
       this.failures.set(k, (this.failures.get(k) ?? 0) + 1, { noUpdateTTL: this.failures.has(k) });
     }
   }
 
-  /** Clears the e-mail's count after a successful sign-in. */
-  succeed(email: string): void {
-    this.failures.delete(this.keys(email, '')[0]);
+  /** A successful sign-in: the attempt it counted is taken back, and the e-mail's failures forgotten. */
+  succeed(email: string, ip: string): void {
+    const [e, i] = this.keys(email, ip);
+    this.failures.delete(e);
+    const n = this.failures.get(i) ?? 0;
+    if (n > 0) this.failures.set(i, n - 1, { noUpdateTTL: true });
   }
 }
