@@ -10,6 +10,7 @@ import type { Config } from './config.ts';
 import { opsRoutes } from './ops/routes.ts';
 import type { Db } from './platform/db.ts';
 import { Invalidation } from './platform/invalidation.ts';
+import { lazyChildLogger } from './platform/logging.ts';
 import { errorHandler, installValidators, sendError } from './platform/http.ts';
 import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
@@ -37,6 +38,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
       return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     },
     requestIdHeader: false,
+    childLoggerFactory: lazyChildLogger,
     trustProxy: config.trustProxy.length ? [...config.trustProxy] : false,
     bodyLimit: config.bodyLimitBytes,
     return503OnClosing: true,

@@ -8,12 +8,17 @@ import { LRUCache } from 'lru-cache';
 import type { BugVisibilityFacts } from '../access/index.ts';
 import type { Queryable } from '../platform/db.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
-import { type LoadedBug, loadBug } from './repository.ts';
+import { type LoadedBug, loadBug, loadBugs } from './repository.ts';
 
 /** A cached bug and the facts its visibility depends on. */
 export interface CachedBug {
   bug: LoadedBug;
   facts: BugVisibilityFacts;
+  /**
+   * The bug's JSON as every viewer who may see it gets it, less the viewer-dependent parts
+   * (duplicate_of, actions) and the closing brace: serialised once per change, not per read.
+   */
+  jsonHead?: string;
 }
 
 /** Bugs by id for single-bug reads. */
@@ -37,7 +42,26 @@ export class BugCache {
     if (hit) return hit;
     const epoch = this.bus.epoch;
     const bug = await loadBug(db, id);
-    if (!bug) return undefined;
+    return bug && this.keep(bug, epoch);
+  }
+
+  /** Several bugs by id, in the order asked, loading the missing ones in one query; absent ones skipped. */
+  async getMany(db: Queryable, ids: number[]): Promise<CachedBug[]> {
+    const found = new Map<number, CachedBug>();
+    const missing: number[] = [];
+    for (const id of ids) {
+      const hit = this.entries.get(id);
+      if (hit) found.set(id, hit);
+      else missing.push(id);
+    }
+    if (missing.length) {
+      const epoch = this.bus.epoch;
+      for (const bug of await loadBugs(db, missing)) found.set(bug.id, this.keep(bug, epoch));
+    }
+    return ids.flatMap((id) => found.get(id) ?? []);
+  }
+
+  private keep(bug: LoadedBug, epoch: number): CachedBug {
     const entry: CachedBug = {
       bug,
       facts: {
@@ -49,7 +73,7 @@ export class BugCache {
       },
     };
     // A change may have committed while we read: then what we read may be old; do not keep it.
-    if (this.bus.epoch === epoch) this.entries.set(id, entry);
+    if (this.bus.epoch === epoch) this.entries.set(bug.id, entry);
     return entry;
   }
 }

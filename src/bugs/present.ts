@@ -50,6 +50,15 @@ export function presentChange(h: ChangeRow) {
   };
 }
 
+/**
+ * The bug's JSON for any viewer who may see it, without duplicate_of, actions and the closing brace
+ * (the route appends those per viewer). Computed once per cached version of the bug.
+ */
+export function bugJsonHead(b: FullBugRow): string {
+  const { duplicate_of: _hidden, ...shared } = presentBug(b);
+  return JSON.stringify(shared).slice(0, -1);
+}
+
 /** The bug's entity tag: changes whenever its row version does. */
 export const bugEtag = (b: { id: number; row_version: number }) => `"bug-${b.id}-v${b.row_version}"`;
 

@@ -33,37 +33,13 @@ export interface FullBugRow extends BugRow {
   cc: { id: number; name: string }[];
 }
 
-function bugSelect(viewer: Viewer) {
-  // duplicate_of is shown only when the viewer may see that bug too.
-  return sql`
-    SELECT b.id, b.product_id, p.name AS product, b.version_id, v.name AS version,
-      b.component_id, c.name AS component, b.summary, b.description, b.status, b.resolution,
-      b.severity, b.priority, b.reporter_id, r.name AS reporter_name, b.assignee_id, a.name AS assignee_name,
-      b.confidential,
-      CASE WHEN b.duplicate_of IS NOT NULL AND EXISTS (
-        SELECT 1 FROM bugs d WHERE d.id = b.duplicate_of AND ${visibleBugs(viewer, 'd')}) THEN b.duplicate_of END
-        AS duplicate_of,
-      b.created_at, b.changed_at, b.row_version
-    FROM bugs b
-      JOIN products p ON p.id = b.product_id
-      JOIN versions v ON v.id = b.version_id
-      JOIN components c ON c.id = b.component_id
-      JOIN users r ON r.id = b.reporter_id
-      LEFT JOIN users a ON a.id = b.assignee_id`;
-}
-
 /** A bug with its CC list and the facts the visibility rule needs; not yet checked against any viewer. */
 export interface LoadedBug extends FullBugRow {
   product_released: boolean;
   version_released: boolean;
 }
 
-/**
- * Loads one bug whole, unchecked, for the bug cache; callers decide visibility with the access module's
- * `canSeeBug` before anything leaves the service. duplicate_of is the raw value here.
- */
-export async function loadBug(db: Queryable, id: number): Promise<LoadedBug | undefined> {
-  const rows = await db.query<LoadedBug>(sql`
+const loadedBugSelect = sql`
     SELECT b.id, b.product_id, p.name AS product, b.version_id, v.name AS version,
       b.component_id, c.name AS component, b.summary, b.description, b.status, b.resolution,
       b.severity, b.priority, b.reporter_id, r.name AS reporter_name, b.assignee_id, a.name AS assignee_name,
@@ -76,8 +52,23 @@ export async function loadBug(db: Queryable, id: number): Promise<LoadedBug | un
       JOIN versions v ON v.id = b.version_id
       JOIN components c ON c.id = b.component_id
       JOIN users r ON r.id = b.reporter_id
-      LEFT JOIN users a ON a.id = b.assignee_id
-    WHERE b.id = ${id}`);
+      LEFT JOIN users a ON a.id = b.assignee_id`;
+
+/**
+ * Loads bugs whole, unchecked, for the bug cache (which keeps them as data and checks each viewer with
+ * `canSeeBug`). The rows come back in no particular order.
+ */
+export async function loadBugs(db: Queryable, ids: number[]): Promise<LoadedBug[]> {
+  if (ids.length === 0) return [];
+  return db.query<LoadedBug>(sql`${loadedBugSelect} WHERE b.id = ANY(${ids}::int[])`);
+}
+
+/**
+ * Loads one bug whole, unchecked, for the bug cache; callers decide visibility with the access module's
+ * `canSeeBug` before anything leaves the service. duplicate_of is the raw value here.
+ */
+export async function loadBug(db: Queryable, id: number): Promise<LoadedBug | undefined> {
+  const rows = await db.query<LoadedBug>(sql`${loadedBugSelect} WHERE b.id = ${id}`);
   return rows[0];
 }
 
@@ -146,13 +137,16 @@ export interface BugFilter {
   assigneeIds?: number[];
 }
 
-/** A page of visible bugs in id order, starting after the cursor id. */
-export function listBugs(
+/**
+ * Ids of a page of visible bugs in id order, starting after the cursor id. Only ids: the rows come from
+ * the bug cache, which keeps this statement small (its planning, not its execution, dominated).
+ */
+export async function listBugIds(
   db: Queryable,
   viewer: Viewer,
   f: BugFilter,
   page: { after?: number | undefined; limit: number; order: 'asc' | 'desc' },
-): Promise<BugRow[]> {
+): Promise<number[]> {
   const conds: Sql[] = [visibleBugs(viewer, 'b')];
   if (f.productIds?.length) conds.push(sql`b.product_id = ANY(${f.productIds}::int[])`);
   if (f.versionIds?.length) conds.push(sql`b.version_id = ANY(${f.versionIds}::int[])`);
@@ -164,9 +158,10 @@ export function listBugs(
     conds.push(page.order === 'desc' ? sql`b.id < ${page.after}` : sql`b.id > ${page.after}`);
   }
   const order = page.order === 'desc' ? sql`ORDER BY b.id DESC` : sql`ORDER BY b.id ASC`;
-  return db.query<BugRow>(
-    sql`${bugSelect(viewer)} WHERE ${join(conds, ' AND ')} ${order} LIMIT ${page.limit}`,
+  const rows = await db.query<{ id: number }>(
+    sql`SELECT b.id FROM bugs b WHERE ${join(conds, ' AND ')} ${order} LIMIT ${page.limit}`,
   );
+  return rows.map((r) => r.id);
 }
 
 /** Columns a bug insert sets. */

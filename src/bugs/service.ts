@@ -6,7 +6,7 @@
 import { canSeeBug, isStaff, type UserViewer, type Viewer } from '../access/index.ts';
 import type { Db, Queryable } from '../platform/db.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
-import type { BugCache } from './cache.ts';
+import type { BugCache, CachedBug } from './cache.ts';
 import { AppError, forbidden, notFound, unprocessable } from '../platform/errors.ts';
 import { resolveFilingTarget } from '../products/index.ts';
 import * as repo from './repository.ts';
@@ -144,28 +144,53 @@ export async function fileBug(
   return getBug(ctx, viewer, id);
 }
 
-/** One bug the viewer may see; 404 when it does not exist or they may not see it. */
-export async function getBug(ctx: BugsContext, viewer: Viewer, id: number): Promise<repo.FullBugRow> {
+/**
+ * One bug the viewer may see, as held in the cache, and the duplicate_of this viewer may be told
+ * (the original only when they may see it too); 404 when it does not exist or they may not see it.
+ */
+export async function readBug(
+  ctx: BugsContext,
+  viewer: Viewer,
+  id: number,
+): Promise<{ entry: CachedBug; duplicateOf: number | null }> {
   const entry = await ctx.cache.get(ctx.db, id);
   if (!entry || !canSeeBug(viewer, entry.facts)) throw notFound('Bug', id);
-  const { product_released: _p, version_released: _v, ...bug } = entry.bug;
-  let duplicateOf = bug.duplicate_of;
+  let duplicateOf = entry.bug.duplicate_of;
   if (duplicateOf !== null) {
-    // Name the original only to those who may see it.
     const original = await ctx.cache.get(ctx.db, duplicateOf);
     if (!original || !canSeeBug(viewer, original.facts)) duplicateOf = null;
   }
+  return { entry, duplicateOf };
+}
+
+/** One bug the viewer may see; 404 when it does not exist or they may not see it. */
+export async function getBug(ctx: BugsContext, viewer: Viewer, id: number): Promise<repo.FullBugRow> {
+  const { entry, duplicateOf } = await readBug(ctx, viewer, id);
+  const { product_released: _p, version_released: _v, ...bug } = entry.bug;
   return { ...bug, duplicate_of: duplicateOf };
 }
 
 /** A page of visible bugs matching the filter (keyset pagination on id). */
-export function listBugs(
-  db: Queryable,
+export async function listBugs(
+  ctx: BugsContext,
   viewer: Viewer,
   filter: repo.BugFilter,
   page: { after?: number | undefined; limit: number; order: 'asc' | 'desc' },
 ): Promise<repo.BugRow[]> {
-  return repo.listBugs(db, viewer, filter, page);
+  // Which bugs: decided in SQL by the visibility predicate. Their fields: from the bug cache.
+  const ids = await repo.listBugIds(ctx.db, viewer, filter, page);
+  const entries = await ctx.cache.getMany(ctx.db, ids);
+  const originals = entries.flatMap((e) => (e.bug.duplicate_of === null ? [] : [e.bug.duplicate_of]));
+  const visibleOriginals = new Set(
+    (await ctx.cache.getMany(ctx.db, originals))
+      .filter((o) => canSeeBug(viewer, o.facts))
+      .map((o) => o.bug.id),
+  );
+  return entries.map(({ bug }) => ({
+    ...bug,
+    duplicate_of:
+      bug.duplicate_of !== null && visibleOriginals.has(bug.duplicate_of) ? bug.duplicate_of : null,
+  }));
 }
 
 /** A change to a bug; absent fields stay as they are. */
