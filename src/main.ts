@@ -66,6 +66,7 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
     force.unref();
     try {
       await app.close();
+      await db.drain(5_000);
       await db.close();
     } finally {
       clearInterval(purge);

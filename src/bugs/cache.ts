@@ -27,7 +27,7 @@ export class BugCache {
 
   constructor(
     private readonly bus: Invalidation,
-    max = 50_000,
+    max = 20_000,
   ) {
     this.entries = new LRUCache({ max, ttl: 60_000 });
     bus.on((topic) => {

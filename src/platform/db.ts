@@ -34,6 +34,8 @@ export interface Db extends Queryable {
     onMessage: (payload: string) => void,
     onReconnect: () => void,
   ): Promise<() => Promise<void>>;
+  /** Waits (up to `ms`) until no statement is running: handlers of aborted requests may still be at work. */
+  drain(ms: number): Promise<void>;
   /** Pool statistics for readiness and metrics. */
   stats(): { total: number; idle: number };
   close(): Promise<void>;
@@ -109,6 +111,7 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
     async listen(channel, onMessage) {
       return pg.listen(channel, onMessage);
     },
+    drain: async () => {},
     stats: () => ({ total: 1, idle: 1 }),
     async close() {
       if (!pg.closed) await pg.close();
@@ -126,11 +129,17 @@ export async function openPostgres(url: string, max: number): Promise<Db> {
     // Timestamps and numbers arrive as JS values, as they do from PGlite.
     types: {},
   });
+  let running = 0;
   const run = async <T>(conn: postgres.Sql | postgres.TransactionSql, q: Sql): Promise<T[]> => {
-    const rows = await conn.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], {
-      prepare: q.values.length > 0,
-    });
-    return rows as unknown as T[];
+    running++;
+    try {
+      const rows = await conn.unsafe(q.text, q.values as postgres.ParameterOrJSON<never>[], {
+        prepare: q.values.length > 0,
+      });
+      return rows as unknown as T[];
+    } finally {
+      running--;
+    }
   };
   // A cheap round trip fails fast on a wrong URL or an unreachable server.
   await client`select 1`;
@@ -158,6 +167,7 @@ export async function openPostgres(url: string, max: number): Promise<Db> {
       });
       return () => sub.unlisten();
     },
+    drain: (ms) => waitUntil(() => running === 0, ms),
     stats: () => ({ total: max, idle: max }),
     async close() {
       await client.end({ timeout: 5 });
@@ -170,6 +180,11 @@ export function openDatabase(opts: { databaseUrl?: string | undefined; dataDir: 
   return opts.databaseUrl
     ? openPostgres(opts.databaseUrl, opts.poolMax)
     : openPglite(`${opts.dataDir}/pglite`);
+}
+
+async function waitUntil(done: () => boolean, ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!done() && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
 }
 
 /** PostgreSQL's SQLSTATE of an error from either driver, if it has one. */
