@@ -190,20 +190,7 @@ export async function insertBug(db: Queryable, b: NewBug): Promise<number> {
 }
 
 /** Bug columns an update may set, by column name. */
-export type BugColumns = Partial<{
-  product_id: number;
-  version_id: number;
-  component_id: number;
-  summary: string;
-  description: string;
-  status: string;
-  resolution: string | null;
-  severity: string;
-  priority: string;
-  assignee_id: number | null;
-  confidential: boolean;
-  duplicate_of: number | null;
-}>;
+export type BugColumns = Partial<Omit<RawBug, 'id' | 'reporter_id' | 'row_version'>>;
 
 const UPDATABLE = new Set([
   'product_id',
