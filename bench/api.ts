@@ -88,7 +88,18 @@ try {
       setupRequest: (req: object) => ({ ...req, path: `/api/v1/bugs/${nextBug()}` }),
     },
   ];
-  const plain = await measure('raw node:http, 1 KB JSON, fixed URL', { url: raw.url, duration, connections });
+  const plain = await measure('raw node:http, 1 KB JSON, fixed URL', {
+    url: `${raw.url}/api/v1/bugs/${visible[0]}`,
+    duration,
+    connections,
+    headers,
+  });
+  const getSame = await measure('GET one bug, fixed URL (external user)', {
+    url: `${server.url}/api/v1/bugs/${visible[0]}`,
+    duration,
+    connections,
+    headers,
+  });
   const baseline = await measure('raw node:http, 1 KB JSON, matched client', {
     url: raw.url,
     duration,
@@ -134,12 +145,13 @@ try {
     ],
   });
 
-  const table = report(baseline, [plain, getOne, list, create]);
+  const table = report(baseline, [plain, getOne, getSame, list, create]);
   process.stdout.write(
     `\nBugzot API benchmark: ${bugs} bugs on PostgreSQL, ${connections} connections, ${duration} s each, ` +
       `1 server process, node ${process.version}\nseed: ${seedSeconds.toFixed(1)} s\n\n${table}\n\n` +
-      `GET one bug at ${((getOne.rps / baseline.rps) * 100).toFixed(1)}% of the matched raw baseline ` +
-      `(target >= 40%), ${((getOne.rps / plain.rps) * 100).toFixed(1)}% of the fixed-URL one\n`,
+      `GET one bug: ${((getOne.rps / baseline.rps) * 100).toFixed(1)}% of the raw baseline with the same client ` +
+      `work (random ids); ${((getSame.rps / plain.rps) * 100).toFixed(1)}% with one fixed URL on both sides; ` +
+      `${((getOne.rps / plain.rps) * 100).toFixed(1)}% random ids against the fixed-URL baseline (target >= 40%)\n`,
   );
 } finally {
   for (const stop of stops) await stop().catch((err) => process.stderr.write(`cleanup: ${err}\n`));
