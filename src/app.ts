@@ -11,7 +11,7 @@ import { opsRoutes } from './ops/routes.ts';
 import type { Db } from './platform/db.ts';
 import { Invalidation } from './platform/invalidation.ts';
 import { lazyChildLogger } from './platform/logging.ts';
-import { errorHandler, installValidators, sendError } from './platform/http.ts';
+import { errorHandler, installIdParamCheck, installValidators, sendError } from './platform/http.ts';
 import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
 import { authPlugin, CredentialCache, type UsersDeps, usersRoutes } from './users/index.ts';
@@ -53,6 +53,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     forceCloseConnections: 'idle',
   });
   installValidators(app);
+  installIdParamCheck(app);
   // Plain text bodies are never an API input; refusing them also shuts a cross-site form vector.
   app.removeContentTypeParser('text/plain');
 

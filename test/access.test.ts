@@ -183,6 +183,17 @@ describe(`visibility (${kind})`, () => {
     const ext = await t.request({ method: 'GET', url: `/api/v1/bugs/${dup.id}`, as: w.users.alice });
     assert.equal(ext.statusCode, 200);
     assert.equal(ext.data.duplicate_of, null);
+    // Nor in its history, where the change to duplicate_of is recorded.
+    const history = await t.request({
+      method: 'GET',
+      url: `/api/v1/bugs/${dup.id}/history`,
+      as: w.users.alice,
+    });
+    const row = history.data.history.find((h: { field: string }) => h.field === 'duplicate_of');
+    assert.deepEqual([row.removed, row.added], [null, null]);
+    const staff = await t.request({ method: 'GET', url: `/api/v1/bugs/${dup.id}/history`, as: w.users.dev });
+    const staffRow = staff.data.history.find((h: { field: string }) => h.field === 'duplicate_of');
+    assert.equal(staffRow.added, String(w.bugs.confidential.id));
   });
 
   test('removing an external user from the CC list takes the confidential bug away from them', async () => {

@@ -541,5 +541,21 @@ export async function listComments(
 /** The change history of a bug the viewer may see. */
 export async function bugHistory(ctx: BugsContext, viewer: Viewer, bugId: number): Promise<repo.ChangeRow[]> {
   await getBug(ctx, viewer, bugId);
-  return repo.listChanges(ctx.db, bugId);
+  const changes = await repo.listChanges(ctx.db, bugId);
+  // A duplicate_of row names another bug: show its number only to those who may see that bug.
+  const referenced = changes
+    .filter((c) => c.field === 'duplicate_of')
+    .flatMap((c) => [c.old_value, c.new_value])
+    .filter((v): v is string => v !== null)
+    .map(Number);
+  if (referenced.length === 0) return changes;
+  const visible = new Set(
+    (await ctx.cache.getMany(ctx.db, [...new Set(referenced)]))
+      .filter((e) => canSeeBug(viewer, e.facts))
+      .map((e) => String(e.bug.id)),
+  );
+  const mask = (v: string | null) => (v === null || visible.has(v) ? v : null);
+  return changes.map((c) =>
+    c.field === 'duplicate_of' ? { ...c, old_value: mask(c.old_value), new_value: mask(c.new_value) } : c,
+  );
 }

@@ -46,6 +46,25 @@ export function installValidators(app: FastifyInstance): void {
   );
 }
 
+/**
+ * Every `:id` in a path is a decimal database id. Schema coercion alone would read `1e0` or `0x1` as 1,
+ * so the raw text is checked before validation.
+ */
+export function installIdParamCheck(app: FastifyInstance): void {
+  app.addHook('preValidation', (request, reply, done) => {
+    const id = (request.params as { id?: unknown } | undefined)?.id;
+    if (typeof id === 'string' && !/^[1-9][0-9]{0,9}$/.test(id)) {
+      sendError(reply, 400, {
+        code: 'invalid_request',
+        message: 'id must be a positive whole number',
+        field: 'id',
+      });
+      return;
+    }
+    done();
+  });
+}
+
 /** Names the field a validation error is about, as the client sent it. */
 function fieldOf(err: FastifyError): string | undefined {
   const v = err.validation?.[0];
