@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { BugCache, bugsRoutes } from './bugs/index.ts';
 import type { Config } from './config.ts';
 import { opsRoutes } from './ops/routes.ts';
+import { registerApiDocs } from './platform/openapi.ts';
 import type { Db } from './platform/db.ts';
 import { Invalidation } from './platform/invalidation.ts';
 import { lazyChildLogger } from './platform/logging.ts';
@@ -57,11 +58,6 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   // Plain text bodies are never an API input; refusing them also shuts a cross-site form vector.
   app.removeContentTypeParser('text/plain');
 
-  const routes: { method: string; url: string }[] = [];
-  app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url });
-  });
-
   installSecurityHeaders(app, config.env === 'production');
 
   await app.register(cookie);
@@ -87,8 +83,9 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     return reply.code(404).type('text/html; charset=utf-8').send(notFoundPage());
   });
 
+  await registerApiDocs(app);
   await app.register(opsRoutes, { db, config });
-  await app.register(webPages, { routes });
+  await app.register(webPages);
   await app.register(
     async (api) => {
       await api.register(usersRoutes, { deps: users, config });

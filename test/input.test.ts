@@ -499,7 +499,17 @@ describe('bad input', () => {
       }
 
       if (route.id) {
-        for (const bad of ['0', '-1', '2147483648', '99999999999999999999', 'abc', '1.5', '1e0', '0x1', '01']) {
+        for (const bad of [
+          '0',
+          '-1',
+          '2147483648',
+          '99999999999999999999',
+          'abc',
+          '1.5',
+          '1e0',
+          '0x1',
+          '01',
+        ]) {
           test(`a path id of ${bad} is 400 naming id`, async () => {
             await refuse({ url: urlOf(route, bad), payload: route.valid(), status: 400, field: 'id' });
           });
@@ -528,7 +538,17 @@ describe('bad input', () => {
     ] as const;
     for (const [method, path] of paths) {
       test(`${method} ${path}: zero, negative, huge and non-numeric ids are 400, unknown ones 404`, async () => {
-        for (const bad of ['0', '-1', '2147483648', '99999999999999999999', 'abc', '1.5', '1e0', '0x1', '01']) {
+        for (const bad of [
+          '0',
+          '-1',
+          '2147483648',
+          '99999999999999999999',
+          'abc',
+          '1.5',
+          '1e0',
+          '0x1',
+          '01',
+        ]) {
           await assertRefused({
             method,
             url: path.replace(':id', bad),

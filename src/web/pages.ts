@@ -21,11 +21,8 @@ export function layout(title: string, body: string): string {
 <header><a href="/"><strong>Bugzot</strong></a></header><main>${body}</main></body></html>`;
 }
 
-/** Registers / and /api/docs. */
-export async function webPages(
-  app: FastifyInstance,
-  { routes }: { routes: { method: string; url: string }[] },
-) {
+/** Registers the home page. */
+export async function webPages(app: FastifyInstance) {
   app.get('/', { config: { public: true } }, async (_request, reply) =>
     reply.type('text/html; charset=utf-8').send(
       layout(
@@ -33,32 +30,11 @@ export async function webPages(
         `<h1>Bugzot</h1>
 <p>A self-hosted bug tracker: file bugs against a product and the release you run, follow them, and
 integrate through the REST API.</p>
-<ul><li><a href="/api/docs">API reference</a></li><li><a href="/version">Version</a></li>
+<ul><li><a href="/api/docs">API reference</a> (<a href="/api/openapi.json">OpenAPI</a>)</li><li><a href="/version">Version</a></li>
 <li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></li></ul>`,
       ),
     ),
   );
-
-  app.get('/api/docs', { config: { public: true } }, async (_request, reply) => {
-    const rows = routes
-      .filter((r) => r.url.startsWith('/api/v1') && r.method !== 'HEAD')
-      .map(
-        (r) =>
-          `<tr><td><code>${escapeHtml(r.method)}</code></td><td><code>${escapeHtml(r.url)}</code></td></tr>`,
-      )
-      .join('');
-    return reply.type('text/html; charset=utf-8').send(
-      layout(
-        'API',
-        `<h1>REST API v1</h1>
-<p>JSON over HTTPS. Authenticate with <code>Authorization: Bearer &lt;api key&gt;</code> (create keys at
-<code>POST /api/v1/api-keys</code>) or a session from <code>POST /api/v1/session</code>. Errors are
-<code>{"error":{"code","message","field"}}</code>. Bugs carry an <code>ETag</code>; send it back as
-<code>If-Match</code> on <code>PATCH</code> to detect mid-air collisions (412). The full OpenAPI document
-comes with the integration work.</p><table><thead><tr><th>Method</th><th>Path</th></tr></thead><tbody>${rows}</tbody></table>`,
-      ),
-    );
-  });
 }
 
 /** The HTML 404 page (also for bugs the viewer may not see). */
