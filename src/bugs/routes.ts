@@ -1,5 +1,6 @@
 /** HTTP routes of the bugs module under /api/v1. */
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { signedIn } from '../access/index.ts';
 import { AppError, invalid } from '../platform/errors.ts';
 import { IdParams } from '../platform/http.ts';
@@ -17,6 +18,8 @@ import {
   BugListResponse,
   BugPatchBody,
   BugResponse,
+  ChangeResponse,
+  CommentResponse,
   NewBugBody,
   NewCommentBody,
 } from './schemas.ts';
@@ -176,13 +179,19 @@ export async function bugsRoutes(app: FastifyInstance, { ctx }: { ctx: bugs.Bugs
     },
   );
 
-  app.get<{ Params: IdParams }>('/bugs/:id/comments', { schema: { params: IdParams } }, async (request) => ({
-    comments: (await bugs.listComments(ctx, request.viewer, request.params.id)).map(presentComment),
-  }));
+  app.get<{ Params: IdParams }>(
+    '/bugs/:id/comments',
+    {
+      schema: { params: IdParams, response: { 200: Type.Object({ comments: Type.Array(CommentResponse) }) } },
+    },
+    async (request) => ({
+      comments: (await bugs.listComments(ctx, request.viewer, request.params.id)).map(presentComment),
+    }),
+  );
 
   app.post<{ Params: IdParams; Body: NewCommentBody }>(
     '/bugs/:id/comments',
-    { schema: { params: IdParams, body: NewCommentBody } },
+    { schema: { params: IdParams, body: NewCommentBody, response: { 201: CommentResponse } } },
     async (request, reply) => {
       const c = await bugs.addComment(ctx, signedIn(request.viewer), request.params.id, {
         body: request.body.body,
@@ -192,7 +201,11 @@ export async function bugsRoutes(app: FastifyInstance, { ctx }: { ctx: bugs.Bugs
     },
   );
 
-  app.get<{ Params: IdParams }>('/bugs/:id/history', { schema: { params: IdParams } }, async (request) => ({
-    history: (await bugs.bugHistory(ctx, request.viewer, request.params.id)).map(presentChange),
-  }));
+  app.get<{ Params: IdParams }>(
+    '/bugs/:id/history',
+    { schema: { params: IdParams, response: { 200: Type.Object({ history: Type.Array(ChangeResponse) }) } } },
+    async (request) => ({
+      history: (await bugs.bugHistory(ctx, request.viewer, request.params.id)).map(presentChange),
+    }),
+  );
 }

@@ -126,6 +126,24 @@ export const BugResponse = Type.Object({
   ),
 });
 
+export const CommentResponse = Type.Object({
+  id: Type.Integer(),
+  bug_id: Type.Integer(),
+  author: Ref,
+  body: Type.String(),
+  is_private: Type.Boolean(),
+  created_at: Timestamp,
+});
+
+export const ChangeResponse = Type.Object({
+  id: Type.Integer(),
+  who: Ref,
+  when: Timestamp,
+  field: Type.String(),
+  removed: Nullable(Type.String()),
+  added: Nullable(Type.String()),
+});
+
 export const BugListResponse = Type.Object({
   bugs: Type.Array(BugSummaryResponse),
   next_cursor: Nullable(Type.String()),

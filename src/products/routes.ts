@@ -34,6 +34,31 @@ const NewComponent = Type.Object(
 );
 const ComponentPatch = Type.Partial(NewComponent, { additionalProperties: false });
 
+// Response schemas: documentation, and Fastify's serialiser writes only what they list.
+const VersionOut = Type.Object({
+  id: Type.Integer(),
+  product_id: Type.Optional(Type.Integer()),
+  name: Type.String(),
+  is_released: Type.Boolean(),
+  sort_key: Type.Integer(),
+});
+const ComponentOut = Type.Object({
+  id: Type.Integer(),
+  product_id: Type.Optional(Type.Integer()),
+  name: Type.String(),
+  description: Type.String(),
+  default_assignee_id: Nullable(Type.Integer()),
+});
+const ProductOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  description: Type.String(),
+  is_released: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+  versions: Type.Array(VersionOut),
+  components: Type.Array(ComponentOut),
+});
+
 function presentProduct(p: products.ProductRow) {
   return { ...p, created_at: p.created_at.toISOString() };
 }
@@ -41,17 +66,23 @@ function presentProduct(p: products.ProductRow) {
 /** Registers the product, version and component routes. */
 export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: products.ProductsContext }) {
   const { db } = ctx;
-  app.get('/products', async (request) => ({
-    products: (await products.listProducts(db, request.viewer)).map(presentProduct),
-  }));
+  app.get(
+    '/products',
+    { schema: { response: { 200: Type.Object({ products: Type.Array(ProductOut) }) } } },
+    async (request) => ({
+      products: (await products.listProducts(db, request.viewer)).map(presentProduct),
+    }),
+  );
 
-  app.get<{ Params: IdParams }>('/products/:id', { schema: { params: IdParams } }, async (request) =>
-    presentProduct(await products.getProduct(db, request.viewer, request.params.id)),
+  app.get<{ Params: IdParams }>(
+    '/products/:id',
+    { schema: { params: IdParams, response: { 200: ProductOut } } },
+    async (request) => presentProduct(await products.getProduct(db, request.viewer, request.params.id)),
   );
 
   app.post<{ Body: Static<typeof NewProduct> }>(
     '/products',
-    { schema: { body: NewProduct } },
+    { schema: { body: NewProduct, response: { 201: ProductOut } } },
     async (request, reply) => {
       const b = request.body;
       const p = await products.createProduct(db, request.viewer, {
@@ -65,7 +96,7 @@ export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: produ
 
   app.patch<{ Params: IdParams; Body: Static<typeof ProductPatch> }>(
     '/products/:id',
-    { schema: { params: IdParams, body: ProductPatch } },
+    { schema: { params: IdParams, body: ProductPatch, response: { 200: ProductOut } } },
     async (request) => {
       const b = request.body;
       return presentProduct(
@@ -80,7 +111,7 @@ export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: produ
 
   app.post<{ Params: IdParams; Body: Static<typeof NewVersion> }>(
     '/products/:id/versions',
-    { schema: { params: IdParams, body: NewVersion } },
+    { schema: { params: IdParams, body: NewVersion, response: { 201: VersionOut } } },
     async (request, reply) => {
       const b = request.body;
       const v = await products.createVersion(db, request.viewer, request.params.id, {
@@ -94,7 +125,7 @@ export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: produ
 
   app.patch<{ Params: IdParams; Body: Static<typeof VersionPatch> }>(
     '/versions/:id',
-    { schema: { params: IdParams, body: VersionPatch } },
+    { schema: { params: IdParams, body: VersionPatch, response: { 200: VersionOut } } },
     async (request) => {
       const b = request.body;
       return products.updateVersion(ctx, request.viewer, request.params.id, {
@@ -107,7 +138,7 @@ export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: produ
 
   app.post<{ Params: IdParams; Body: Static<typeof NewComponent> }>(
     '/products/:id/components',
-    { schema: { params: IdParams, body: NewComponent } },
+    { schema: { params: IdParams, body: NewComponent, response: { 201: ComponentOut } } },
     async (request, reply) => {
       const b = request.body;
       const c = await products.createComponent(db, request.viewer, request.params.id, {
@@ -121,7 +152,7 @@ export async function productsRoutes(app: FastifyInstance, { ctx }: { ctx: produ
 
   app.patch<{ Params: IdParams; Body: Static<typeof ComponentPatch> }>(
     '/components/:id',
-    { schema: { params: IdParams, body: ComponentPatch } },
+    { schema: { params: IdParams, body: ComponentPatch, response: { 200: ComponentOut } } },
     async (request) => {
       const b = request.body;
       return products.updateComponent(ctx, request.viewer, request.params.id, {

@@ -51,6 +51,40 @@ const NewKeyBody = Type.Object(
   { additionalProperties: false },
 );
 
+// Response schemas: documentation, and Fastify's serialiser writes only what they list.
+const UserOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  email: Type.Optional(Type.String()),
+  kind: Type.Optional(Type.String()),
+  is_admin: Type.Optional(Type.Boolean()),
+  disabled: Type.Optional(Type.Boolean()),
+});
+const SessionOut = Type.Object({ user: UserOut, csrf_token: Type.String() });
+const MeOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  email: Type.String(),
+  kind: Type.String(),
+  is_admin: Type.Boolean(),
+  auth: Type.Optional(Type.String()),
+  csrf_token: Type.Optional(Type.String()),
+});
+const KeyOut = Type.Object({
+  id: Type.Integer(),
+  name: Type.String(),
+  prefix: Type.String(),
+  scope: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+  last_used_at: Nullable(Type.String({ format: 'date-time' })),
+  expires_at: Nullable(Type.String({ format: 'date-time' })),
+  revoked_at: Nullable(Type.String({ format: 'date-time' })),
+});
+const NewKeyOut = Type.Object({
+  ...KeyOut.properties,
+  key: Type.String({ description: 'shown this once only' }),
+});
+
 function presentKey(k: users.ApiKeyRow) {
   return {
     id: k.id,
@@ -72,7 +106,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
 
   app.post<{ Body: Static<typeof LoginBody> }>(
     '/session',
-    { schema: { body: LoginBody }, config: { public: true } },
+    { schema: { body: LoginBody, response: { 200: SessionOut } }, config: { public: true } },
     async (request, reply) => {
       const { email, password } = request.body;
       throttle.attempt(email, request.ip);
@@ -98,7 +132,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     return reply.code(204).send();
   });
 
-  app.get('/me', async (request) => {
+  app.get('/me', { schema: { response: { 200: MeOut } } }, async (request) => {
     const v = signedIn(request.viewer);
     return {
       id: v.id,
@@ -113,7 +147,9 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
 
   app.get<{ Querystring: Static<typeof UserListQuery> }>(
     '/users',
-    { schema: { querystring: UserListQuery } },
+    {
+      schema: { querystring: UserListQuery, response: { 200: Type.Object({ users: Type.Array(UserOut) }) } },
+    },
     async (request) => {
       const rows = await users.listUsers(db, request.viewer, {
         limit: request.query.limit,
@@ -125,7 +161,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
 
   app.post<{ Body: Static<typeof NewUserBody> }>(
     '/users',
-    { schema: { body: NewUserBody } },
+    { schema: { body: NewUserBody, response: { 201: UserOut } } },
     async (request, reply) => {
       if (!isAdmin(request.viewer)) throw forbidden('Only admins may create users.');
       const b = request.body;
@@ -140,14 +176,18 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     },
   );
 
-  app.get<{ Params: IdParams }>('/users/:id', { schema: { params: IdParams } }, async (request) => {
-    const u = await users.getUser(db, request.viewer, request.params.id);
-    return users.presentUser(u, request.viewer);
-  });
+  app.get<{ Params: IdParams }>(
+    '/users/:id',
+    { schema: { params: IdParams, response: { 200: UserOut } } },
+    async (request) => {
+      const u = await users.getUser(db, request.viewer, request.params.id);
+      return users.presentUser(u, request.viewer);
+    },
+  );
 
   app.patch<{ Params: IdParams; Body: Static<typeof UserPatchBody> }>(
     '/users/:id',
-    { schema: { params: IdParams, body: UserPatchBody } },
+    { schema: { params: IdParams, body: UserPatchBody, response: { 200: UserOut } } },
     async (request) => {
       const b = request.body;
       const row = await users.updateUser(
@@ -167,13 +207,17 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     },
   );
 
-  app.get('/api-keys', async (request) => ({
-    api_keys: (await users.listApiKeys(deps, signedIn(request.viewer))).map(presentKey),
-  }));
+  app.get(
+    '/api-keys',
+    { schema: { response: { 200: Type.Object({ api_keys: Type.Array(KeyOut) }) } } },
+    async (request) => ({
+      api_keys: (await users.listApiKeys(deps, signedIn(request.viewer))).map(presentKey),
+    }),
+  );
 
   app.post<{ Body: Static<typeof NewKeyBody> }>(
     '/api-keys',
-    { schema: { body: NewKeyBody } },
+    { schema: { body: NewKeyBody, response: { 201: NewKeyOut } } },
     async (request, reply) => {
       const b = request.body;
       const { key, row } = await users.createApiKey(db, signedIn(request.viewer), {
