@@ -1,5 +1,7 @@
 /** The bugs module: filing, reading, changing bugs; comments; history; the workflow. */
-export { bugsRoutes } from './routes.ts';
+
 export { BugCache } from './cache.ts';
-export { addComment, type BugsContext, fileBug, getBug, listBugs, updateBug } from './service.ts';
+export { bugsRoutes } from './routes.ts';
+export { addComment, type BugsContext, fileBug, getBug, listBugs } from './service.ts';
+export { updateBug } from './update.ts';
 export { workflow } from './workflow.ts';

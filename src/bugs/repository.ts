@@ -1,5 +1,5 @@
 /** SQL of the bugs module. Every read takes a Viewer and filters through the access predicates. */
-import { visibleBugs, visibleComments, type Viewer } from '../access/index.ts';
+import { type Viewer, visibleBugs, visibleComments } from '../access/index.ts';
 import { join, type Queryable, raw, type Sql, sql } from '../platform/db.ts';
 
 /** A bug with the names of what it refers to. */

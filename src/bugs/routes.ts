@@ -2,6 +2,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { signedIn } from '../access/index.ts';
+import type { Queryable } from '../platform/db.ts';
 import { AppError, invalid } from '../platform/errors.ts';
 import { IdParams } from '../platform/http.ts';
 import {
@@ -24,8 +25,8 @@ import {
   NewCommentBody,
 } from './schemas.ts';
 import * as bugs from './service.ts';
+import { type Expected, updateBug } from './update.ts';
 import { workflow } from './workflow.ts';
-import type { Queryable } from '../platform/db.ts';
 
 const MAX_ID = 2147483647;
 
@@ -146,13 +147,13 @@ export async function bugsRoutes(app: FastifyInstance, { ctx }: { ctx: bugs.Bugs
       if (ifMatch === 'invalid') {
         throw new AppError(412, 'precondition_failed', 'If-Match does not name a version of this bug.');
       }
-      const expected: bugs.Expected | undefined =
+      const expected: Expected | undefined =
         ifMatch !== undefined
           ? { rowVersion: ifMatch, via: 'if-match' }
           : b.row_version !== undefined
             ? { rowVersion: b.row_version, via: 'field' }
             : undefined;
-      const bug = await bugs.updateBug(
+      const bug = await updateBug(
         ctx,
         signedIn(request.viewer),
         id,

@@ -1,5 +1,5 @@
 /** SQL of the products module: products, versions (releases) and components. */
-import { visibleProducts, visibleVersions, type Viewer } from '../access/index.ts';
+import { type Viewer, visibleProducts, visibleVersions } from '../access/index.ts';
 import { type Queryable, sql } from '../platform/db.ts';
 
 /** A product with what the viewer may see of its versions and components. */

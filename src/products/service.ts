@@ -4,8 +4,8 @@
  */
 import { isAdmin, type Viewer } from '../access/index.ts';
 import { type Db, isUniqueViolation, type Queryable } from '../platform/db.ts';
-import type { Invalidation } from '../platform/invalidation.ts';
 import { conflict, forbidden, notFound, unprocessable } from '../platform/errors.ts';
+import type { Invalidation } from '../platform/invalidation.ts';
 import * as repo from './repository.ts';
 
 export type { ComponentRow, ProductRow, VersionRow } from './repository.ts';

@@ -5,7 +5,6 @@ export { usersRoutes } from './routes.ts';
 export {
   authenticate,
   CredentialCache,
-  type UsersDeps,
   createApiKey,
   createUser,
   hasUsers,
@@ -13,4 +12,5 @@ export {
   purgeExpiredSessions,
   toViewer,
   type UserRow,
+  type UsersDeps,
 } from './service.ts';

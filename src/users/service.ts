@@ -6,8 +6,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { isStaff, type UserViewer, type Viewer } from '../access/index.ts';
 import type { Db } from '../platform/db.ts';
-import type { Invalidation } from '../platform/invalidation.ts';
 import { conflict, forbidden, invalid, notFound } from '../platform/errors.ts';
+import type { Invalidation } from '../platform/invalidation.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import * as repo from './repository.ts';
 
