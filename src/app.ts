@@ -15,8 +15,10 @@ import { lazyChildLogger } from './platform/logging.ts';
 import { registerApiDocs } from './platform/openapi.ts';
 import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
-import { authPlugin, CredentialCache, type UsersDeps, usersRoutes } from './users/index.ts';
-import { notFoundPage, webPages } from './web/pages.ts';
+import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
+import { homePages } from './web/home.tsx';
+import { notFoundPage } from './web/pages.ts';
+import { sessionPages } from './web/session-pages.tsx';
 
 /** What the app is built from. */
 export interface AppDeps {
@@ -69,6 +71,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     sessionTtlHours: config.sessionTtlHours,
     credentials: new CredentialCache(bus),
     bus,
+    throttle: new LoginThrottle(config.loginMaxAttempts, config.loginWindowMinutes),
   };
   await app.register(authPlugin, { deps: users, publicOrigin: new URL(config.baseUrl).host });
 
@@ -85,7 +88,8 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
 
   await registerApiDocs(app);
   await app.register(opsRoutes, { db, config });
-  await app.register(webPages);
+  await app.register(homePages);
+  await app.register(sessionPages, { deps: users, config });
   await app.register(
     async (api) => {
       await api.register(usersRoutes, { deps: users, config });

@@ -4,7 +4,7 @@
  * Writes through a read-only key are refused; session-authenticated form posts need the CSRF token.
  */
 import type {} from '@fastify/cookie';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { anonymous, type Viewer } from '../access/index.ts';
 import { AppError, forbidden, unauthenticated } from '../platform/errors.ts';
@@ -12,6 +12,22 @@ import { type Credential, resolveApiKey, resolveSession, type UsersDeps } from '
 
 /** Name of the session cookie. */
 export const SESSION_COOKIE = 'bugzot_session';
+
+/** Sets the session cookie: HttpOnly, SameSite=Lax, Secure when the request came over HTTPS. */
+export function setSessionCookie(
+  reply: FastifyReply,
+  request: FastifyRequest,
+  token: string,
+  ttlHours: number,
+) {
+  reply.setCookie(SESSION_COOKIE, token, {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: request.protocol === 'https',
+    maxAge: ttlHours * 3600,
+  });
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -51,6 +67,16 @@ function crossSite(request: FastifyRequest, publicHost: string): boolean {
   }
 }
 
+function isForm(request: FastifyRequest): boolean {
+  return /^application\/x-www-form-urlencoded\b/i.test(request.headers['content-type'] ?? '');
+}
+
+const csrfFailed = () =>
+  new AppError(403, 'csrf_failed', 'Missing or wrong CSRF token; reload the page and try again.');
+
+/** Requests whose CSRF token is in their form body, to be checked after parsing. */
+const csrfFromForm = new WeakSet<FastifyRequest>();
+
 function isJson(request: FastifyRequest): boolean {
   return /^application\/([\w.+-]+\+)?json\b/i.test(request.headers['content-type'] ?? '');
 }
@@ -87,18 +113,23 @@ export const authPlugin = fp(
           if (crossSite(request, publicOrigin)) throw forbidden('Cross-site request refused.');
           // JSON requests cannot be sent cross-site without a CORS preflight, which we never grant;
           // anything a plain HTML form can send must carry the session's CSRF token.
-          if (request.method === 'POST' && !isJson(request)) {
+          if (request.method === 'POST' && !isJson(request) && !request.routeOptions.config.public) {
             const sent = request.headers['x-csrf-token'];
-            if (sent !== cred.csrfToken && !request.routeOptions.config.public) {
-              throw new AppError(
-                403,
-                'csrf_failed',
-                'Missing or wrong CSRF token; reload the page and try again.',
-              );
-            }
+            // A page's form carries the token as its _csrf field, checked once the body is parsed (the
+            // API takes no forms: there a missing header is refused at once).
+            if (sent === undefined && isForm(request) && !request.url.startsWith('/api/'))
+              csrfFromForm.add(request);
+            else if (sent !== cred.csrfToken) throw csrfFailed();
           }
         }
       }
+    });
+
+    app.addHook('preValidation', async (request) => {
+      if (!csrfFromForm.has(request)) return;
+      csrfFromForm.delete(request);
+      const sent = (request.body as { _csrf?: unknown } | undefined)?._csrf;
+      if (sent !== request.credential?.csrfToken) throw csrfFailed();
     });
   },
 );

@@ -1,5 +1,5 @@
 /** The users module: accounts, sessions, API keys, and the authentication hook. */
-export { authPlugin, SESSION_COOKIE } from './auth.ts';
+export { authPlugin, SESSION_COOKIE, setSessionCookie } from './auth.ts';
 export { hashPassword } from './passwords.ts';
 export { usersRoutes } from './routes.ts';
 export {
@@ -7,10 +7,13 @@ export {
   CredentialCache,
   createApiKey,
   createUser,
+  endSession,
   hasUsers,
   presentUser,
   purgeExpiredSessions,
+  signIn,
   toViewer,
   type UserRow,
   type UsersDeps,
 } from './service.ts';
+export { LoginThrottle } from './throttle.ts';

@@ -6,9 +6,8 @@ import { isAdmin, signedIn } from '../access/index.ts';
 import type { Config } from '../config.ts';
 import { forbidden, unauthenticated } from '../platform/errors.ts';
 import { IdParams, Nullable } from '../platform/http.ts';
-import { SESSION_COOKIE } from './auth.ts';
+import { SESSION_COOKIE, setSessionCookie } from './auth.ts';
 import * as users from './service.ts';
-import { LoginThrottle } from './throttle.ts';
 
 const Email = Type.String({ minLength: 3, maxLength: 254 });
 const Password = Type.String({ minLength: 1, maxLength: 1024 });
@@ -102,25 +101,14 @@ function presentKey(k: users.ApiKeyRow) {
 export async function usersRoutes(app: FastifyInstance, opts: { deps: users.UsersDeps; config: Config }) {
   const { deps } = opts;
   const db = deps.db;
-  const throttle = new LoginThrottle(opts.config.loginMaxAttempts, opts.config.loginWindowMinutes);
 
   app.post<{ Body: Static<typeof LoginBody> }>(
     '/session',
     { schema: { body: LoginBody, response: { 200: SessionOut } }, config: { public: true } },
     async (request, reply) => {
       const { email, password } = request.body;
-      throttle.attempt(email, request.ip);
-      const user = await users.authenticate(db, email, password);
-      if (!user) throw unauthenticated('Wrong e-mail address or password.');
-      throttle.succeed(email, request.ip);
-      const { token, csrfToken } = await users.startSession(deps, user.id);
-      reply.setCookie(SESSION_COOKIE, token, {
-        path: '/',
-        httpOnly: true,
-        sameSite: 'lax',
-        secure: request.protocol === 'https',
-        maxAge: opts.config.sessionTtlHours * 3600,
-      });
+      const { user, token, csrfToken } = await users.signIn(deps, { email, password, ip: request.ip });
+      setSessionCookie(reply, request, token, opts.config.sessionTtlHours);
       return { user: users.presentUser(user, users.toViewer(user)), csrf_token: csrfToken };
     },
   );

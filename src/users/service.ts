@@ -6,10 +6,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { isStaff, type UserViewer, type Viewer } from '../access/index.ts';
 import type { Db } from '../platform/db.ts';
-import { conflict, forbidden, invalid, notFound } from '../platform/errors.ts';
+import { conflict, forbidden, invalid, notFound, unauthenticated } from '../platform/errors.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import * as repo from './repository.ts';
+import type { LoginThrottle } from './throttle.ts';
 
 export type { ApiKeyRow, UserRow } from './repository.ts';
 
@@ -19,6 +20,7 @@ export interface UsersDeps {
   sessionTtlHours: number;
   credentials: CredentialCache;
   bus: Invalidation;
+  throttle: LoginThrottle;
 }
 
 /** The prefix every API key starts with, so a leaked key is recognisable by secret scanners. */
@@ -202,6 +204,18 @@ export class CredentialCache {
   private forget(match: (c: Credential) => boolean) {
     for (const [k, v] of this.entries.entries()) if (match(v)) this.entries.delete(k);
   }
+}
+
+/**
+ * Signs in with e-mail and password, throttled per address and e-mail (429 past the limit): the user and
+ * a new session, or a 401 that does not say which of the two was wrong.
+ */
+export async function signIn(deps: UsersDeps, input: { email: string; password: string; ip: string }) {
+  deps.throttle.attempt(input.email, input.ip);
+  const user = await authenticate(deps.db, input.email, input.password);
+  if (!user) throw unauthenticated('Wrong e-mail address or password.');
+  deps.throttle.succeed(input.email, input.ip);
+  return { user, ...(await startSession(deps, user.id)) };
 }
 
 /** Starts a session; returns the cookie token (shown to the browser only) and its CSRF token. */

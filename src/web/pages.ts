@@ -1,8 +1,6 @@
 /**
- * The minimal server-rendered pages of the foundation: the home page, the API overview, and the HTML
- * 404/500 pages. The full web UI builds on this layout.
+ * The plain HTML error pages, rendered without a viewer (the full pages use layout.tsx).
  */
-import type { FastifyInstance } from 'fastify';
 
 /** Escapes text for HTML; every piece of user or route text goes through it. */
 export function escapeHtml(s: string): string {
@@ -19,22 +17,6 @@ export function layout(title: string, body: string): string {
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escapeHtml(title)} · Bugzot</title><style>${style}</style></head><body>
 <header><a href="/"><strong>Bugzot</strong></a></header><main>${body}</main></body></html>`;
-}
-
-/** Registers the home page. */
-export async function webPages(app: FastifyInstance) {
-  app.get('/', { config: { public: true } }, async (_request, reply) =>
-    reply.type('text/html; charset=utf-8').send(
-      layout(
-        'Home',
-        `<h1>Bugzot</h1>
-<p>A self-hosted bug tracker: file bugs against a product and the release you run, follow them, and
-integrate through the REST API.</p>
-<ul><li><a href="/api/docs">API reference</a> (<a href="/api/openapi.json">OpenAPI</a>)</li><li><a href="/version">Version</a></li>
-<li><a href="/healthz">Health</a> · <a href="/readyz">Readiness</a></li></ul>`,
-      ),
-    ),
-  );
 }
 
 /** The HTML 404 page (also for bugs the viewer may not see). */

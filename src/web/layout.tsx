@@ -1,0 +1,96 @@
+/**
+ * The shared page layout: skip link, header with the viewer's name and sign-out, main, footer with the
+ * version. Every user-supplied string goes through `safe` (escaped); templates are type-checked TSX.
+ */
+import type { Viewer } from '../access/index.ts';
+
+/** What every page tells the layout. */
+export interface PageContext {
+  viewer: Viewer;
+  /** The form token of the viewer's session (signed-in pages) or of the anonymous CSRF cookie. */
+  csrf: string;
+  version: string;
+}
+
+/** The whole document around a page's content. */
+export function Layout(props: { title: string; ctx: PageContext; children?: JSX.Element | JSX.Element[] }) {
+  const { viewer, csrf, version } = props.ctx;
+  return (
+    <>
+      {'<!doctype html>'}
+      <html lang="en">
+        <head>
+          <meta charset="utf-8" />
+          <meta name="viewport" content="width=device-width,initial-scale=1" />
+          <title safe>{`${props.title} · Bugzot`}</title>
+          <link rel="stylesheet" href="/assets/app.css" />
+        </head>
+        <body>
+          <a class="skip" href="#main">
+            Skip to content
+          </a>
+          <header class="site">
+            <a class="brand" href="/">
+              Bugzot
+            </a>
+            <a href="/api/docs">API</a>
+            {viewer.kind === 'user' ? (
+              <>
+                <span safe>{viewer.name}</span>
+                <form method="post" action="/signout">
+                  <input type="hidden" name="_csrf" value={csrf} />
+                  <button type="submit" class="link">
+                    Sign out
+                  </button>
+                </form>
+              </>
+            ) : (
+              <a href="/signin">Sign in</a>
+            )}
+          </header>
+          <main id="main">{props.children}</main>
+          <footer class="site">
+            Bugzot <span safe>{version}</span>
+          </footer>
+        </body>
+      </html>
+    </>
+  );
+}
+
+/** A labelled form field with its error beside it (and the typed value kept). */
+export function Field(props: {
+  name: string;
+  label: string;
+  type?: string;
+  value?: string | undefined;
+  error?: string | undefined;
+  autocomplete?: string;
+  required?: boolean;
+}) {
+  const id = `f-${props.name}`;
+  return (
+    <>
+      <label for={id} safe>
+        {props.label}
+      </label>
+      <input
+        id={id}
+        name={props.name}
+        type={props.type ?? 'text'}
+        value={props.value ?? ''}
+        autocomplete={props.autocomplete}
+        required={props.required ?? true}
+        aria-invalid={props.error ? 'true' : undefined}
+        aria-describedby={props.error ? `${id}-error` : undefined}
+      />
+      {props.error ? (
+        <p id={`${id}-error`} class="field-error" safe>
+          {props.error}
+        </p>
+      ) : (
+        ''
+      )}
+    </>
+  );
+}
