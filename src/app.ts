@@ -16,6 +16,7 @@ import { registerApiDocs } from './platform/openapi.ts';
 import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
 import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
+import { accountPages } from './web/account-pages.tsx';
 import { homePages } from './web/home.tsx';
 import { notFoundPage } from './web/pages.ts';
 import { sessionPages } from './web/session-pages.tsx';
@@ -75,7 +76,14 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   };
   await app.register(authPlugin, { deps: users, publicOrigin: new URL(config.baseUrl).host });
 
-  app.setErrorHandler(errorHandler);
+  app.setErrorHandler((err, request, reply) => {
+    // A page asked for without signing in: off to the sign-in page, and back afterwards.
+    const status = (err as { status?: number; statusCode?: number }).status;
+    if (status === 401 && request.method === 'GET' && !request.url.startsWith('/api/')) {
+      return reply.redirect(`/signin?next=${encodeURIComponent(request.url)}`, 303);
+    }
+    return errorHandler(err as Error, request, reply);
+  });
   app.setNotFoundHandler((request, reply) => {
     if (request.url.startsWith('/api/') || !(request.headers.accept ?? '').includes('text/html')) {
       return sendError(reply, 404, {
@@ -90,6 +98,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   await app.register(opsRoutes, { db, config });
   await app.register(homePages);
   await app.register(sessionPages, { deps: users, config });
+  await app.register(accountPages, { deps: users });
   await app.register(
     async (api) => {
       await api.register(usersRoutes, { deps: users, config });

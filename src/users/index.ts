@@ -3,17 +3,21 @@ export { authPlugin, SESSION_COOKIE, setSessionCookie } from './auth.ts';
 export { hashPassword } from './passwords.ts';
 export { usersRoutes } from './routes.ts';
 export {
+  type ApiKeyRow,
   authenticate,
   CredentialCache,
   createApiKey,
   createUser,
   endSession,
   hasUsers,
+  listApiKeys,
   presentUser,
   purgeExpiredSessions,
+  revokeApiKey,
   signIn,
   toViewer,
   type UserRow,
   type UsersDeps,
+  updateUser,
 } from './service.ts';
 export { LoginThrottle } from './throttle.ts';

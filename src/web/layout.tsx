@@ -36,7 +36,9 @@ export function Layout(props: { title: string; ctx: PageContext; children?: JSX.
             <a href="/api/docs">API</a>
             {viewer.kind === 'user' ? (
               <>
-                <span safe>{viewer.name}</span>
+                <a href="/account" safe>
+                  {viewer.name}
+                </a>
                 <form method="post" action="/signout">
                   <input type="hidden" name="_csrf" value={csrf} />
                   <button type="submit" class="link">
