@@ -5,7 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import cookie from '@fastify/cookie';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { BugCache, bugsRoutes } from './bugs/index.ts';
+import { BugCache, type BugsContext, bugsRoutes } from './bugs/index.ts';
 import type { Config } from './config.ts';
 import { opsRoutes } from './ops/routes.ts';
 import type { Db } from './platform/db.ts';
@@ -17,6 +17,7 @@ import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-
 import { productsRoutes } from './products/index.ts';
 import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
 import { accountPages } from './web/account-pages.tsx';
+import { bugPages } from './web/bug-page.tsx';
 import { homePages } from './web/home.tsx';
 import { notFoundPage } from './web/pages.ts';
 import { sessionPages } from './web/session-pages.tsx';
@@ -74,6 +75,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
     bus,
     throttle: new LoginThrottle(config.loginMaxAttempts, config.loginWindowMinutes),
   };
+  const bugs: BugsContext = { db, bus, cache: new BugCache(bus) };
   await app.register(authPlugin, { deps: users, publicOrigin: new URL(config.baseUrl).host });
 
   app.setErrorHandler((err, request, reply) => {
@@ -99,11 +101,12 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   await app.register(homePages);
   await app.register(sessionPages, { deps: users, config });
   await app.register(accountPages, { deps: users });
+  await app.register(bugPages, { ctx: bugs });
   await app.register(
     async (api) => {
       await api.register(usersRoutes, { deps: users, config });
       await api.register(productsRoutes, { ctx: { db, bus } });
-      await api.register(bugsRoutes, { ctx: { db, bus, cache: new BugCache(bus) } });
+      await api.register(bugsRoutes, { ctx: bugs });
     },
     { prefix: '/api/v1' },
   );

@@ -2,6 +2,15 @@
 
 export { BugCache } from './cache.ts';
 export { bugsRoutes } from './routes.ts';
-export { addComment, type BugsContext, fileBug, getBug, listBugs } from './service.ts';
+export {
+  addComment,
+  allowedActions,
+  type BugsContext,
+  bugHistory,
+  fileBug,
+  getBug,
+  listBugs,
+  listComments,
+} from './service.ts';
 export { updateBug } from './update.ts';
 export { workflow } from './workflow.ts';
