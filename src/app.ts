@@ -18,6 +18,7 @@ import { productsRoutes } from './products/index.ts';
 import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
 import { accountPages } from './web/account-pages.tsx';
 import { bugPages } from './web/bug-page.tsx';
+import { fileBugPages } from './web/file-bug-page.tsx';
 import { homePages } from './web/home.tsx';
 import { notFoundPage } from './web/pages.ts';
 import { sessionPages } from './web/session-pages.tsx';
@@ -101,6 +102,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   await app.register(homePages);
   await app.register(sessionPages, { deps: users, config });
   await app.register(accountPages, { deps: users });
+  await app.register(fileBugPages, { ctx: bugs });
   await app.register(bugPages, { ctx: bugs });
   await app.register(
     async (api) => {
