@@ -17,6 +17,7 @@ import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-
 import { productsRoutes } from './products/index.ts';
 import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
 import { accountPages } from './web/account-pages.tsx';
+import { bugListPages } from './web/bug-list-page.tsx';
 import { bugPages } from './web/bug-page.tsx';
 import { fileBugPages } from './web/file-bug-page.tsx';
 import { homePages } from './web/home.tsx';
@@ -103,6 +104,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
   await app.register(sessionPages, { deps: users, config });
   await app.register(accountPages, { deps: users });
   await app.register(fileBugPages, { ctx: bugs });
+  await app.register(bugListPages, { ctx: bugs });
   await app.register(bugPages, { ctx: bugs });
   await app.register(
     async (api) => {

@@ -36,6 +36,7 @@ export function Layout(props: { title: string; ctx: PageContext; children?: JSX.
             <a href="/api/docs">API</a>
             {viewer.kind === 'user' ? (
               <>
+                <a href="/bugs">Bugs</a>
                 <a href="/bugs/new">File a bug</a>
                 <a href="/account" safe>
                   {viewer.name}
