@@ -100,7 +100,7 @@ export async function buildApp({ config, db }: AppDeps): Promise<FastifyInstance
 
   await registerApiDocs(app);
   await app.register(opsRoutes, { db, config });
-  await app.register(homePages);
+  await app.register(homePages, { ctx: bugs });
   await app.register(sessionPages, { deps: users, config });
   await app.register(accountPages, { deps: users });
   await app.register(fileBugPages, { ctx: bugs });

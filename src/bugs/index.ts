@@ -11,6 +11,7 @@ export {
   getBug,
   listBugs,
   listComments,
+  statusCounts,
 } from './service.ts';
 export { updateBug } from './update.ts';
 export { workflow } from './workflow.ts';

@@ -135,6 +135,10 @@ export interface BugFilter {
   statuses?: string[];
   reporterIds?: number[];
   assigneeIds?: number[];
+  /** Bugs any of these users is on the CC list of. */
+  ccUserIds?: number[];
+  /** Only bugs in open statuses (not RESOLVED, VERIFIED, CLOSED). */
+  openOnly?: boolean;
 }
 
 /**
@@ -145,23 +149,41 @@ export async function listBugIds(
   db: Queryable,
   viewer: Viewer,
   f: BugFilter,
-  page: { after?: number | undefined; limit: number; order: 'asc' | 'desc' },
+  page: { after?: number | undefined; limit: number; order: 'asc' | 'desc' | 'changed' },
 ): Promise<number[]> {
   const conds: Sql[] = [visibleBugs(viewer, 'b')];
+  if (f.ccUserIds?.length) {
+    conds.push(
+      sql`EXISTS (SELECT 1 FROM bug_cc fcc WHERE fcc.bug_id = b.id AND fcc.user_id = ANY(${f.ccUserIds}::int[]))`,
+    );
+  }
+  if (f.openOnly) conds.push(sql`b.status IN (SELECT name FROM bug_statuses WHERE is_open)`);
   if (f.productIds?.length) conds.push(sql`b.product_id = ANY(${f.productIds}::int[])`);
   if (f.versionIds?.length) conds.push(sql`b.version_id = ANY(${f.versionIds}::int[])`);
   if (f.componentIds?.length) conds.push(sql`b.component_id = ANY(${f.componentIds}::int[])`);
   if (f.statuses?.length) conds.push(sql`b.status = ANY(${f.statuses}::text[])`);
   if (f.reporterIds?.length) conds.push(sql`b.reporter_id = ANY(${f.reporterIds}::int[])`);
   if (f.assigneeIds?.length) conds.push(sql`b.assignee_id = ANY(${f.assigneeIds}::int[])`);
-  if (page.after !== undefined) {
+  if (page.after !== undefined && page.order !== 'changed') {
     conds.push(page.order === 'desc' ? sql`b.id < ${page.after}` : sql`b.id > ${page.after}`);
   }
-  const order = page.order === 'desc' ? sql`ORDER BY b.id DESC` : sql`ORDER BY b.id ASC`;
+  // 'changed': most recently changed first, for the dashboard (no cursor: a first page only).
+  const order =
+    page.order === 'changed'
+      ? sql`ORDER BY b.changed_at DESC, b.id DESC`
+      : page.order === 'desc'
+        ? sql`ORDER BY b.id DESC`
+        : sql`ORDER BY b.id ASC`;
   const rows = await db.query<{ id: number }>(
     sql`SELECT b.id FROM bugs b WHERE ${join(conds, ' AND ')} ${order} LIMIT ${page.limit}`,
   );
   return rows.map((r) => r.id);
+}
+
+/** How many bugs the viewer may see in each status. */
+export function countByStatus(db: Queryable, viewer: Viewer): Promise<{ status: string; n: number }[]> {
+  return db.query(sql`
+    SELECT b.status, count(*)::int AS n FROM bugs b WHERE ${visibleBugs(viewer, 'b')} GROUP BY b.status`);
 }
 
 /** Columns a bug insert sets. */

@@ -176,7 +176,7 @@ export async function listBugs(
   ctx: BugsContext,
   viewer: Viewer,
   filter: repo.BugFilter,
-  page: { after?: number | undefined; limit: number; order: 'asc' | 'desc' },
+  page: { after?: number | undefined; limit: number; order: 'asc' | 'desc' | 'changed' },
 ): Promise<repo.BugRow[]> {
   // Which bugs: decided in SQL by the visibility predicate. Their fields: from the bug cache.
   const ids = await repo.listBugIds(ctx.db, viewer, filter, page);
@@ -220,6 +220,16 @@ export async function addComment(
   ctx.bus.apply(`bug:${bugId}`);
   const comments = await repo.listComments(db, viewer, bugId);
   return comments.find((c) => c.id === commentId)!;
+}
+
+/** Bug counts per status, over the bugs the viewer may see (in workflow order, zeros included). */
+export async function statusCounts(
+  ctx: BugsContext,
+  viewer: Viewer,
+): Promise<{ status: string; count: number }[]> {
+  const [rows, w] = await Promise.all([repo.countByStatus(ctx.db, viewer), workflow(ctx.db)]);
+  const byStatus = new Map(rows.map((r) => [r.status, r.n]));
+  return w.statuses.map((s) => ({ status: s.name, count: byStatus.get(s.name) ?? 0 }));
 }
 
 /** Comments of a bug the viewer may see (private ones only for staff). */

@@ -1,13 +1,95 @@
-/** The home page and the stylesheet. (The dashboard of the web UI replaces the home page's body.) */
+/**
+ * The home page: for a signed-in user, the dashboard (my open bugs — reported, assigned, CC'd — the bugs
+ * changed most recently that they may see, and counts per status); for others, what Bugzot is.
+ */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
+import type { UserViewer } from '../access/index.ts';
+import { type BugsContext, listBugs, statusCounts } from '../bugs/index.ts';
 import { packageVersion } from '../ops/routes.ts';
 import { Layout } from './layout.tsx';
 
 const stylesheet = readFileSync(new URL('./assets/app.css', import.meta.url), 'utf8');
 
+type Row = Awaited<ReturnType<typeof listBugs>>[number];
+
+function BugTable(props: { caption: string; rows: Row[]; empty: string }) {
+  return (
+    <table>
+      <caption safe>{props.caption}</caption>
+      <thead>
+        <tr>
+          <th scope="col">#</th>
+          <th scope="col">Summary</th>
+          <th scope="col">Status</th>
+          <th scope="col">Changed</th>
+        </tr>
+      </thead>
+      <tbody>
+        {props.rows.length ? (
+          props.rows.map((b) => (
+            <tr>
+              <td>
+                <a href={`/bugs/${b.id}`}>{String(b.id)}</a>
+              </td>
+              <td>
+                <a href={`/bugs/${b.id}`} safe>
+                  {b.summary}
+                </a>
+              </td>
+              <td safe>{b.resolution ? `${b.status} ${b.resolution}` : b.status}</td>
+              <td safe>{b.changed_at.toISOString().slice(0, 10)}</td>
+            </tr>
+          ))
+        ) : (
+          <tr>
+            <td colspan="4" class="muted" safe>
+              {props.empty}
+            </td>
+          </tr>
+        )}
+      </tbody>
+    </table>
+  );
+}
+
+async function dashboard(bugs: BugsContext, viewer: UserViewer) {
+  const mine = (filter: Parameters<typeof listBugs>[2]) =>
+    listBugs(bugs, viewer, { ...filter, openOnly: true }, { limit: 10, order: 'changed' });
+  const [reported, assigned, cc, recent, counts] = await Promise.all([
+    mine({ reporterIds: [viewer.id] }),
+    mine({ assigneeIds: [viewer.id] }),
+    mine({ ccUserIds: [viewer.id] }),
+    listBugs(bugs, viewer, {}, { limit: 10, order: 'changed' }),
+    statusCounts(bugs, viewer),
+  ]);
+  return (
+    <>
+      <h2>My open bugs</h2>
+      <BugTable caption="Assigned to me" rows={assigned} empty="Nothing assigned to you." />
+      <BugTable caption="Reported by me" rows={reported} empty="You have no open reports." />
+      <BugTable caption="I am on the CC list" rows={cc} empty="You follow no open bugs." />
+      <h2>Recently changed</h2>
+      <BugTable caption="The latest changes to bugs you may see" rows={recent} empty="No bugs yet." />
+      <h2>Bugs by status</h2>
+      <table>
+        <tbody>
+          {counts.map((c) => (
+            <tr>
+              <th scope="row">
+                <a href={`/bugs?status=${c.status}`}>{c.status}</a>
+              </th>
+              <td>{String(c.count)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}
+
 /** Registers / and /assets/app.css. */
-export async function homePages(app: FastifyInstance) {
+export async function homePages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsContext }) {
   app.get('/assets/app.css', { config: { public: true } }, async (_request, reply) =>
     reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
   );
@@ -23,9 +105,13 @@ export async function homePages(app: FastifyInstance) {
           integrate through the REST API.
         </p>
         {viewer.kind === 'user' ? (
-          <p>
-            Signed in as <strong safe>{viewer.name}</strong>.
-          </p>
+          <>
+            <p>
+              Signed in as <strong safe>{viewer.name}</strong>. <a href="/bugs/new">File a bug</a> ·{' '}
+              <a href="/bugs">All bugs</a>
+            </p>
+            {await dashboard(bugs, viewer)}
+          </>
         ) : (
           <p>
             <a href="/signin">Sign in</a> to file and follow bugs.
