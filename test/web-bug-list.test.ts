@@ -16,12 +16,7 @@ describe(`bug list page (${testDbKind()})`, () => {
   after(() => t.close());
 
   async function get(url: string, u: TestUser) {
-    const s = await t.request({
-      method: 'POST',
-      url: '/api/v1/session',
-      payload: { email: u.email, password: 'correct horse battery' },
-    });
-    const cookie = `bugzot_session=${s.cookies.find((c) => c.name === 'bugzot_session')!.value}`;
+    const { cookie } = await t.session(u);
     return t.request({ method: 'GET', url, headers: { cookie } });
   }
 

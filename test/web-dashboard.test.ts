@@ -17,12 +17,7 @@ describe(`dashboard (${testDbKind()})`, () => {
   after(() => t.close());
 
   async function home(u: TestUser) {
-    const s = await t.request({
-      method: 'POST',
-      url: '/api/v1/session',
-      payload: { email: u.email, password: 'correct horse battery' },
-    });
-    const cookie = `bugzot_session=${s.cookies.find((c) => c.name === 'bugzot_session')!.value}`;
+    const { cookie } = await t.session(u);
     const res = await t.request({ method: 'GET', url: '/', headers: { cookie } });
     assert.equal(res.statusCode, 200);
     return res.body;

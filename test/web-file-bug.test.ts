@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startTestApp, type TestApp, type TestUser, world } from './helpers/app.ts';
+import { startTestApp, type TestApp, world } from './helpers/app.ts';
 import { testDbKind } from './helpers/db.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
@@ -18,20 +18,8 @@ describe(`file a bug page (${testDbKind()})`, () => {
   });
   after(() => t.close());
 
-  async function session(u: TestUser) {
-    const res = await t.request({
-      method: 'POST',
-      url: '/api/v1/session',
-      payload: { email: u.email, password: 'correct horse battery' },
-    });
-    return {
-      cookie: `bugzot_session=${res.cookies.find((c) => c.name === 'bugzot_session')!.value}`,
-      csrf: res.data.csrf_token as string,
-    };
-  }
-
   test('an external user is offered released products, then only that product’s released versions', async () => {
-    const s = await session(w.users.alice);
+    const s = await t.session(w.users.alice);
     const first = await t.request({ method: 'GET', url: '/bugs/new', headers: { cookie: s.cookie } });
     assert.equal(first.statusCode, 200);
     assert.match(first.body, />Omega</);
@@ -54,7 +42,7 @@ describe(`file a bug page (${testDbKind()})`, () => {
   });
 
   test('the form files the bug and shows it; errors keep what was typed', async () => {
-    const s = await session(w.users.alice);
+    const s = await t.session(w.users.alice);
     const fields = {
       _csrf: s.csrf,
       product_id: String(w.products.omega.id),
@@ -94,7 +82,7 @@ describe(`file a bug page (${testDbKind()})`, () => {
     assert.match(shown.body, /Crash when saving/);
     assert.match(shown.body, /\(confidential\)/);
     // Confidential: Bob, another customer, gets the not-found page.
-    const bob = await session(w.users.bob);
+    const bob = await t.session(w.users.bob);
     const hidden = await t.request({
       method: 'GET',
       url: String(ok.headers.location),

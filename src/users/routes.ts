@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { isAdmin, signedIn } from '../access/index.ts';
 import type { Config } from '../config.ts';
-import { forbidden, unauthenticated } from '../platform/errors.ts';
+import { forbidden } from '../platform/errors.ts';
 import { IdParams, Nullable } from '../platform/http.ts';
 import { SESSION_COOKIE, setSessionCookie } from './auth.ts';
 import * as users from './service.ts';

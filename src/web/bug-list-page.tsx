@@ -5,9 +5,8 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type BugsContext, listBugs, workflow } from '../bugs/index.ts';
-import { packageVersion } from '../ops/routes.ts';
 import { listProducts } from '../products/index.ts';
-import { Layout, type PageContext } from './layout.tsx';
+import { Layout, pageContext } from './layout.tsx';
 
 const PAGE = 50;
 type Query = Record<string, string | string[] | undefined>;
@@ -65,7 +64,7 @@ export async function bugListPages(app: FastifyInstance, { ctx: bugs }: { ctx: B
     const components = products
       .filter((p) => selectedProducts.has(p.id))
       .flatMap((p) => p.components.map((c) => ({ ...c, product: p.name })));
-    const ctx: PageContext = { viewer, csrf: request.credential?.csrfToken ?? '', version: packageVersion };
+    const ctx = pageContext(request);
     const chosen = (name: string, value: string) => many(q[name]).includes(value);
     return reply.type('text/html; charset=utf-8').send(
       <Layout title="Bugs" ctx={ctx}>

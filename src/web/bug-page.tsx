@@ -16,9 +16,8 @@ import {
   listComments,
   updateBug,
 } from '../bugs/index.ts';
-import { packageVersion } from '../ops/routes.ts';
 import { AppError } from '../platform/errors.ts';
-import { Layout, type PageContext } from './layout.tsx';
+import { Layout, type PageContext, pageContext } from './layout.tsx';
 
 type Form = Record<string, string | undefined>;
 type Bug = Awaited<ReturnType<typeof getBug>>;
@@ -238,12 +237,6 @@ function NotFound(props: { ctx: PageContext; id: string }) {
 export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsContext }) {
   await app.register(formbody, { bodyLimit: 256 * 1024 });
 
-  const pageCtx = (request: FastifyRequest): PageContext => ({
-    viewer: request.viewer,
-    csrf: request.credential?.csrfToken ?? '',
-    version: packageVersion,
-  });
-
   const render = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -260,7 +253,7 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
         return reply
           .code(404)
           .type('text/html; charset=utf-8')
-          .send(<NotFound ctx={pageCtx(request)} id={String(id)} />);
+          .send(<NotFound ctx={pageContext(request)} id={String(id)} />);
       }
       throw err;
     }
@@ -275,7 +268,7 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
       .header('cache-control', 'private, no-store')
       .send(
         <BugPage
-          ctx={pageCtx(request)}
+          ctx={pageContext(request)}
           bug={bug}
           comments={comments}
           changes={changes}

@@ -7,10 +7,9 @@ import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { signedIn } from '../access/index.ts';
 import { type BugsContext, fileBug } from '../bugs/index.ts';
-import { packageVersion } from '../ops/routes.ts';
 import { AppError } from '../platform/errors.ts';
 import { listProducts } from '../products/index.ts';
-import { Field, Layout, type PageContext } from './layout.tsx';
+import { Field, Layout, type PageContext, pageContext } from './layout.tsx';
 
 type Form = Record<string, string | undefined>;
 type Product = Awaited<ReturnType<typeof listProducts>>[number];
@@ -126,12 +125,6 @@ function FileBugPage(props: {
 export async function fileBugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsContext }) {
   await app.register(formbody, { bodyLimit: 256 * 1024 });
 
-  const pageCtx = (request: FastifyRequest): PageContext => ({
-    viewer: request.viewer,
-    csrf: request.credential?.csrfToken ?? '',
-    version: packageVersion,
-  });
-
   const render = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -149,7 +142,7 @@ export async function fileBugPages(app: FastifyInstance, { ctx: bugs }: { ctx: B
       .type('text/html; charset=utf-8')
       .send(
         <FileBugPage
-          ctx={pageCtx(request)}
+          ctx={pageContext(request)}
           products={products}
           {...(product ? { product } : {})}
           values={values}

@@ -6,8 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { UserViewer } from '../access/index.ts';
 import { type BugsContext, listBugs, statusCounts } from '../bugs/index.ts';
-import { packageVersion } from '../ops/routes.ts';
-import { Layout } from './layout.tsx';
+import { Layout, pageContext } from './layout.tsx';
 
 const stylesheet = readFileSync(new URL('./assets/app.css', import.meta.url), 'utf8');
 
@@ -96,7 +95,7 @@ export async function homePages(app: FastifyInstance, { ctx: bugs }: { ctx: Bugs
 
   app.get('/', { config: { public: true } }, async (request, reply) => {
     const viewer = request.viewer;
-    const ctx = { viewer, csrf: request.credential?.csrfToken ?? '', version: packageVersion };
+    const ctx = pageContext(request);
     const page = (
       <Layout title="Home" ctx={ctx}>
         <h1>Bugzot</h1>

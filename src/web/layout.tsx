@@ -2,7 +2,9 @@
  * The shared page layout: skip link, header with the viewer's name and sign-out, main, footer with the
  * version. Every user-supplied string goes through `safe` (escaped); templates are type-checked TSX.
  */
+import type { FastifyRequest } from 'fastify';
 import type { Viewer } from '../access/index.ts';
+import { packageVersion } from '../ops/routes.ts';
 
 /** What every page tells the layout. */
 export interface PageContext {
@@ -10,6 +12,11 @@ export interface PageContext {
   /** The form token of the viewer's session (signed-in pages) or of the anonymous CSRF cookie. */
   csrf: string;
   version: string;
+}
+
+/** The context of a page for a signed-in (or anonymous) viewer: who, their session's form token, the version. */
+export function pageContext(request: FastifyRequest): PageContext {
+  return { viewer: request.viewer, csrf: request.credential?.csrfToken ?? '', version: packageVersion };
 }
 
 /** The whole document around a page's content. */

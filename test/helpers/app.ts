@@ -41,6 +41,8 @@ export interface TestApp {
     opts: InjectOptions & { as?: TestUser | undefined },
   ): Promise<LightMyRequestResponse & { body: string; data: Json }>;
   user(opts?: { kind?: 'internal' | 'external'; admin?: boolean; name?: string }): Promise<TestUser>;
+  /** Signs a fixture user in through the API: the Cookie header and the session's CSRF token. */
+  session(user: TestUser): Promise<{ cookie: string; csrf: string }>;
   close(): Promise<void>;
 }
 
@@ -91,6 +93,16 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
         expiresAt: null,
       });
       return { id: row.id, email, name, key, auth: { authorization: `Bearer ${key}` } };
+    },
+    async session(user) {
+      const res = await t.request({
+        method: 'POST',
+        url: '/api/v1/session',
+        payload: { email: user.email, password: 'correct horse battery' },
+      });
+      const token = res.cookies.find((c) => c.name === 'bugzot_session')?.value;
+      if (res.statusCode !== 200 || !token) throw new Error(`sign-in failed: ${res.statusCode} ${res.body}`);
+      return { cookie: `bugzot_session=${token}`, csrf: res.data.csrf_token as string };
     },
     async close() {
       await app.close();
