@@ -3,7 +3,7 @@
  * PostgreSQL server through postgres.js (when DATABASE_URL is set). Every query is a parameterised
  * `Sql` value built with the `sql` tag; there is no way to run a string with values spliced in.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import postgres from 'postgres';
@@ -50,7 +50,15 @@ function lockDataDir(dir: string): () => void {
   const lock = `${dir}.lock`;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      // Created whole (written aside, then linked into place), so a lock file never exists empty: a
+      // second process must not read a half-written lock as stale.
+      const aside = `${lock}.${process.pid}`;
+      writeFileSync(aside, String(process.pid));
+      try {
+        linkSync(aside, lock);
+      } finally {
+        rmSync(aside, { force: true });
+      }
       const release = () => rmSync(lock, { force: true });
       process.once('exit', release);
       return release;
