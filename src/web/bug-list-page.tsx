@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { type BugsContext, listBugs, workflow } from '../bugs/index.ts';
 import { listProducts } from '../products/index.ts';
-import { Layout, pageContext } from './layout.tsx';
+import { BugCells, Layout, pageContext, statusText } from './layout.tsx';
 
 const PAGE = 50;
 type Query = Record<string, string | string[] | undefined>;
@@ -135,16 +135,9 @@ export async function bugListPages(app: FastifyInstance, { ctx: bugs }: { ctx: B
           <tbody>
             {page.map((b) => (
               <tr>
-                <td>
-                  <a href={`/bugs/${b.id}`}>{String(b.id)}</a>
-                </td>
-                <td>
-                  <a href={`/bugs/${b.id}`} safe>
-                    {b.summary}
-                  </a>
-                </td>
+                <BugCells id={b.id} summary={b.summary} />
                 <td safe>{`${b.product} ${b.version}`}</td>
-                <td safe>{b.resolution ? `${b.status} ${b.resolution}` : b.status}</td>
+                <td safe>{statusText(b)}</td>
                 <td safe>{b.severity}</td>
                 <td safe>{b.assignee_name ?? ''}</td>
                 <td safe>{b.changed_at.toISOString().slice(0, 10)}</td>

@@ -17,7 +17,7 @@ import {
   updateBug,
 } from '../bugs/index.ts';
 import { AppError } from '../platform/errors.ts';
-import { Layout, type PageContext, pageContext } from './layout.tsx';
+import { Alert, Layout, type PageContext, pageContext } from './layout.tsx';
 
 type Form = Record<string, string | undefined>;
 type Bug = Awaited<ReturnType<typeof getBug>>;
@@ -88,13 +88,7 @@ function BugPage(props: {
         Bug {String(bug.id)}: <span safe>{bug.summary}</span>
         {bug.confidential ? <span class="muted"> (confidential)</span> : ''}
       </h1>
-      {state.error ? (
-        <p class="alert" role="alert" safe>
-          {state.error}
-        </p>
-      ) : (
-        ''
-      )}
+      <Alert message={state.error} />
       {state.collision ? (
         <div class="alert" role="alert">
           <p>

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { UserViewer } from '../access/index.ts';
 import { type BugsContext, listBugs, statusCounts } from '../bugs/index.ts';
-import { Layout, pageContext } from './layout.tsx';
+import { BugCells, Layout, pageContext, statusText } from './layout.tsx';
 
 const stylesheet = readFileSync(new URL('./assets/app.css', import.meta.url), 'utf8');
 
@@ -28,15 +28,8 @@ function BugTable(props: { caption: string; rows: Row[]; empty: string }) {
         {props.rows.length ? (
           props.rows.map((b) => (
             <tr>
-              <td>
-                <a href={`/bugs/${b.id}`}>{String(b.id)}</a>
-              </td>
-              <td>
-                <a href={`/bugs/${b.id}`} safe>
-                  {b.summary}
-                </a>
-              </td>
-              <td safe>{b.resolution ? `${b.status} ${b.resolution}` : b.status}</td>
+              <BugCells id={b.id} summary={b.summary} />
+              <td safe>{statusText(b)}</td>
               <td safe>{b.changed_at.toISOString().slice(0, 10)}</td>
             </tr>
           ))

@@ -105,3 +105,34 @@ export function Field(props: {
     </>
   );
 }
+
+/** An error message announced to screen readers; nothing when there is none. */
+export function Alert(props: { message?: string | undefined }) {
+  return props.message ? (
+    <p class="alert" role="alert" safe>
+      {props.message}
+    </p>
+  ) : (
+    ''
+  );
+}
+
+/** The first two cells of a bug's row in any bug table: its number and its summary, both linking to it. */
+export function BugCells(props: { id: number; summary: string }) {
+  return (
+    <>
+      <td>
+        <a href={`/bugs/${props.id}`}>{String(props.id)}</a>
+      </td>
+      <td>
+        <a href={`/bugs/${props.id}`} safe>
+          {props.summary}
+        </a>
+      </td>
+    </>
+  );
+}
+
+/** A bug's status as people read it: "RESOLVED FIXED", or just "NEW". */
+export const statusText = (b: { status: string; resolution: string | null }) =>
+  b.resolution ? `${b.status} ${b.resolution}` : b.status;

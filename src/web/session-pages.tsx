@@ -17,7 +17,7 @@ import {
   signIn,
   type UsersDeps,
 } from '../users/index.ts';
-import { Field, Layout, type PageContext } from './layout.tsx';
+import { Alert, Field, Layout, type PageContext } from './layout.tsx';
 
 /** Cookie holding the anonymous form token. */
 const FORM_COOKIE = 'bugzot_form';
@@ -63,13 +63,7 @@ function SignInPage(props: {
     <Layout title="Sign in" ctx={props.ctx}>
       <h1>Sign in</h1>
       <div class="card">
-        {props.error ? (
-          <p class="alert" role="alert" safe>
-            {props.error}
-          </p>
-        ) : (
-          ''
-        )}
+        <Alert message={props.error} />
         <form method="post" action="/signin">
           <input type="hidden" name="_csrf" value={props.ctx.csrf} />
           <input type="hidden" name="next" value={props.next} />
@@ -100,13 +94,7 @@ function SignUpPage(props: { ctx: PageContext; values: Form; errors: Form; error
     <Layout title="Sign up" ctx={props.ctx}>
       <h1>Create an account</h1>
       <div class="card">
-        {props.error ? (
-          <p class="alert" role="alert" safe>
-            {props.error}
-          </p>
-        ) : (
-          ''
-        )}
+        <Alert message={props.error} />
         <form method="post" action="/signup">
           <input type="hidden" name="_csrf" value={props.ctx.csrf} />
           <Field
