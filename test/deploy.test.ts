@@ -1,0 +1,196 @@
+// bugzot-test: once
+/**
+ * Static checks of what deploy/ ships, with the real tools where this machine has them (CI installs them):
+ * `nginx -t` on both nginx configurations, `systemd-analyze verify` on the units, yamllint (strict) on every
+ * YAML file, shellcheck on the shell scripts, and the Dockerfile's promises (production dependencies only,
+ * non-root, HEALTHCHECK, build number and commit as build args, the README's install steps).
+ * A missing tool skips its check on a developer's machine and fails it under CI=true.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const DEPLOY = join(ROOT, 'deploy');
+const work = mkdtempSync(join(tmpdir(), 'bugzot-deploy-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/** The path of an executable, or undefined; under CI a missing tool is a failure, elsewhere a skip. */
+function tool(name: string, paths: string[] = []): string | undefined {
+  for (const p of paths) {
+    if (spawnSync(p, ['--version']).error === undefined) return p;
+  }
+  const found = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  const path = found.stdout.trim();
+  if (found.status === 0 && path) return path;
+  if (process.env['CI'] === 'true')
+    assert.fail(`${name} is not installed (add it to APT_PACKAGES in .ci/run)`);
+  return undefined;
+}
+
+/** Runs a tool, failing the test with everything it printed when it exits non-zero. */
+function run(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  assert.equal(r.status, 0, `${cmd} ${args.join(' ')} failed:\n${r.stdout}\n${r.stderr}`);
+  return `${r.stdout}${r.stderr}`;
+}
+
+/** Every file under a folder, recursively, as paths relative to ROOT. */
+function filesUnder(dir: string): string[] {
+  const out: string[] = [];
+  for (const entry of readdirSync(join(ROOT, dir), { withFileTypes: true })) {
+    const rel = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...filesUnder(rel));
+    else out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * Writes a self-contained nginx.conf that includes `site` inside http {}, with the /etc paths of the shipped
+ * files pointed at copies in a temp folder and a throwaway self-signed certificate; returns its path.
+ */
+function nginxHarness(name: string, site: string, rewrite: (text: string) => string = (t) => t): string {
+  const dir = join(work, name);
+  const inc = join(dir, 'bugzot');
+  mkdirSync(inc, { recursive: true });
+  for (const f of ['proxy.conf', 'hsts.conf', 'internal-only.conf']) {
+    copyFileSync(join(DEPLOY, 'nginx', f), join(inc, f));
+  }
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const text = rewrite(readFileSync(join(DEPLOY, 'nginx', site), 'utf8'))
+    .replaceAll('/etc/nginx/bugzot/', `${inc}/`)
+    .replaceAll('/etc/ssl/bugzot/fullchain.pem', join(dir, 'cert.pem'))
+    .replaceAll('/etc/ssl/bugzot/privkey.pem', join(dir, 'key.pem'));
+  writeFileSync(join(inc, 'site.conf'), text);
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${inc}/site.conf;\n}\n`,
+  );
+  return conf;
+}
+
+test('nginx accepts the production configuration (TLS, rate limit, uploads, internal-only paths)', (t) => {
+  const nginx = tool('nginx', ['/usr/sbin/nginx']);
+  if (!nginx) return t.skip('nginx is not installed');
+  const conf = nginxHarness('prod', 'bugzot.conf');
+  const out = run(nginx, ['-t', '-c', conf, '-p', join(work, 'prod')]);
+  assert.match(out, /test is successful/);
+  const site = readFileSync(join(DEPLOY, 'nginx', 'bugzot.conf'), 'utf8');
+  assert.match(site, /limit_req_zone \$binary_remote_addr zone=\w+:\w+ rate=20r\/s;/);
+  assert.match(site, /limit_req_status 429;/);
+  assert.match(site, /proxy_request_buffering off;/);
+  assert.match(site, /Strict-Transport-Security|hsts\.conf/);
+  assert.match(site, /location = \/metrics \{\s*include \/etc\/nginx\/bugzot\/internal-only\.conf;/);
+  const proxy = readFileSync(join(DEPLOY, 'nginx', 'proxy.conf'), 'utf8');
+  assert.match(proxy, /X-Real-IP \$remote_addr/);
+  assert.match(proxy, /X-Forwarded-For \$proxy_add_x_forwarded_for/);
+});
+
+test('nginx accepts the compose configuration', (t) => {
+  const nginx = tool('nginx', ['/usr/sbin/nginx']);
+  if (!nginx) return t.skip('nginx is not installed');
+  // The `app` host name exists only inside compose's network.
+  const conf = nginxHarness('compose', 'compose.conf', (text) =>
+    text.replace('server app:3000', 'server 127.0.0.1:3000'),
+  );
+  assert.match(run(nginx, ['-t', '-c', conf, '-p', join(work, 'compose')]), /test is successful/);
+});
+
+test('systemd accepts the units, which are hardened and restart on failure', (t) => {
+  const analyze = tool('systemd-analyze');
+  if (!analyze) return t.skip('systemd-analyze is not installed');
+  const dir = join(work, 'units');
+  mkdirSync(dir, { recursive: true });
+  const units = readdirSync(join(DEPLOY, 'systemd')).filter((f) => f.endsWith('.service'));
+  assert.deepEqual(units.sort(), ['bugzot-worker.service', 'bugzot.service']);
+  for (const unit of units) {
+    const text = readFileSync(join(DEPLOY, 'systemd', unit), 'utf8');
+    for (const directive of [
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'PrivateTmp=yes',
+      'User=bugzot',
+    ]) {
+      assert.ok(text.includes(directive), `${unit} lacks ${directive}`);
+    }
+    assert.match(text, /^Restart=(on-failure|always)$/m, `${unit} has no restart policy`);
+    // Node may live elsewhere than /usr/bin on this machine; verify checks the executable exists.
+    writeFileSync(join(dir, unit), text.replaceAll('/usr/bin/node', process.execPath));
+  }
+  run(analyze, ['verify', ...units.map((u) => join(dir, u))]);
+  const web = readFileSync(join(DEPLOY, 'systemd', 'bugzot.service'), 'utf8');
+  assert.match(web, /^ExecStartPre=.* migrate$/m, 'migrations run once per start');
+  assert.match(web, /^ExecReload=\/bin\/kill -HUP \$MAINPID$/m, 'reload is a rolling restart');
+});
+
+test('every YAML file passes yamllint (strict)', (t) => {
+  const yamllint = tool('yamllint');
+  if (!yamllint) return t.skip('yamllint is not installed');
+  const files = filesUnder('deploy').filter((f) => /\.ya?ml$/.test(f));
+  assert.ok(files.length >= 2, `expected compose and Swarm files, found ${files.join(', ')}`);
+  run(yamllint, ['--strict', '-c', join(ROOT, '.yamllint.yaml'), ...files.map((f) => join(ROOT, f))]);
+});
+
+test('every shell script passes shellcheck', (t) => {
+  const shellcheck = tool('shellcheck');
+  if (!shellcheck) return t.skip('shellcheck is not installed');
+  const scripts = [
+    '.ci/run',
+    ...['deploy', 'scripts', 'bench'].flatMap((d) => filesUnder(d)).filter((f) => f.endsWith('.sh')),
+  ];
+  run(shellcheck, ['--severity=style', ...scripts.map((f) => join(ROOT, f))]);
+});
+
+test('the Dockerfile builds a small, non-root, health-checked image from the README install steps', () => {
+  const text = readFileSync(join(DEPLOY, 'docker', 'Dockerfile'), 'utf8');
+  const stages = [...text.matchAll(/^FROM\s+\S+\s+AS\s+(\S+)$/gm)].map((m) => m[1]);
+  assert.ok(stages.length >= 2, 'multi-stage');
+  assert.match(text, /^RUN npm ci --omit=dev\b/m, 'production dependencies only, from the lock file');
+  assert.match(text, /^USER node$/m, 'runs as a non-root user');
+  assert.match(text, /^HEALTHCHECK /m);
+  assert.match(text, /^ARG BUILD_NUMBER=/m);
+  assert.match(text, /^ARG GIT_COMMIT=/m);
+  assert.match(text, /BUILD_NUMBER=\$\{BUILD_NUMBER\}/);
+  // Every folder the app reads at run time is copied in; nothing from the test or bench folders.
+  for (const dir of ['bin', 'src', 'migrations'])
+    assert.match(text, new RegExp(`^COPY ${dir} \\./${dir}$`, 'm'));
+  assert.doesNotMatch(text, /^COPY (test|bench)\b/m);
+  const ignore = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n');
+  for (const entry of ['node_modules', '.git', 'data'])
+    assert.ok(ignore.includes(entry), `.dockerignore lacks ${entry}`);
+  // The documented install steps are the image's: `npm ci --omit=dev`, then the bugzot command.
+  const ops = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
+  assert.ok(ops.includes('npm ci --omit=dev'), 'docs/operations.md gives the same install step');
+});
