@@ -8,15 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import {
-  copyFileSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -66,8 +58,15 @@ function nginxHarness(name: string, site: string, rewrite: (text: string) => str
   const dir = join(work, name);
   const inc = join(dir, 'bugzot');
   mkdirSync(inc, { recursive: true });
-  for (const f of ['proxy.conf', 'hsts.conf', 'internal-only.conf']) {
-    copyFileSync(join(DEPLOY, 'nginx', f), join(inc, f));
+  const pointAt = (text: string): string =>
+    text
+      .replaceAll('/etc/nginx/bugzot/', `${inc}/`)
+      .replaceAll('/etc/ssl/bugzot/fullchain.pem', join(dir, 'cert.pem'))
+      .replaceAll('/etc/ssl/bugzot/privkey.pem', join(dir, 'key.pem'));
+  // Every shipped snippet (all but the two site files) goes where the site includes it from.
+  for (const f of readdirSync(join(DEPLOY, 'nginx'))) {
+    if (!f.endsWith('.conf') || f === 'bugzot.conf' || f === 'compose.conf') continue;
+    writeFileSync(join(inc, f), pointAt(readFileSync(join(DEPLOY, 'nginx', f), 'utf8')));
   }
   execFileSync(
     'openssl',
@@ -88,10 +87,7 @@ function nginxHarness(name: string, site: string, rewrite: (text: string) => str
     ],
     { stdio: 'ignore' },
   );
-  const text = rewrite(readFileSync(join(DEPLOY, 'nginx', site), 'utf8'))
-    .replaceAll('/etc/nginx/bugzot/', `${inc}/`)
-    .replaceAll('/etc/ssl/bugzot/fullchain.pem', join(dir, 'cert.pem'))
-    .replaceAll('/etc/ssl/bugzot/privkey.pem', join(dir, 'key.pem'));
+  const text = pointAt(rewrite(readFileSync(join(DEPLOY, 'nginx', site), 'utf8')));
   writeFileSync(join(inc, 'site.conf'), text);
   const conf = join(dir, 'nginx.conf');
   writeFileSync(
@@ -193,4 +189,79 @@ test('the Dockerfile builds a small, non-root, health-checked image from the REA
   // The documented install steps are the image's: `npm ci --omit=dev`, then the bugzot command.
   const ops = readFileSync(join(ROOT, 'docs', 'operations.md'), 'utf8');
   assert.ok(ops.includes('npm ci --omit=dev'), 'docs/operations.md gives the same install step');
+});
+
+test('the Ansible playbook passes ansible-playbook --syntax-check', (t) => {
+  const ansible = tool('ansible-playbook');
+  if (!ansible) return t.skip('ansible-playbook is not installed');
+  const dir = join(DEPLOY, 'ansible');
+  const out = run(ansible, [
+    '--syntax-check',
+    '-i',
+    join(dir, 'inventory.example.ini'),
+    join(dir, 'playbook.yml'),
+  ]);
+  assert.match(out, /playbook: .*playbook\.yml/);
+  // Every template the playbook names exists, and the units and nginx files it copies are the shipped ones.
+  const playbook = readFileSync(join(dir, 'playbook.yml'), 'utf8');
+  for (const m of playbook.matchAll(/^\s+- ([\w.-]+\.(?:conf|service))$/gm)) {
+    const name = m[1] ?? '';
+    const shipped = [
+      join(DEPLOY, 'nginx', name),
+      join(DEPLOY, 'systemd', name),
+      join(dir, 'templates', `${name}.j2`),
+    ];
+    assert.ok(
+      shipped.some((p) => spawnSync('test', ['-f', p]).status === 0),
+      `${name} is named by the playbook but not shipped`,
+    );
+  }
+  for (const v of ['bugzot_workers', 'bugzot_port', 'bugzot_domain']) {
+    assert.match(readFileSync(join(dir, 'group_vars', 'all.yml'), 'utf8'), new RegExp(`^${v}:`, 'm'));
+  }
+});
+
+test('the Terraform files parse, declare every variable they use, and build the whole AWS stack', async () => {
+  const { parse } = await import('@cdktf/hcl2json');
+  const dir = join(DEPLOY, 'terraform');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.tf'));
+  const declared = new Set<string>();
+  const resources = new Set<string>();
+  const outputs = new Set<string>();
+  let source = '';
+  for (const f of files) {
+    const text = readFileSync(join(dir, f), 'utf8');
+    source += text;
+    const doc = (await parse(f, text)) as {
+      variable?: Record<string, unknown>;
+      resource?: Record<string, unknown>;
+      output?: Record<string, unknown>;
+    };
+    for (const v of Object.keys(doc.variable ?? {})) declared.add(v);
+    for (const r of Object.keys(doc.resource ?? {})) resources.add(r);
+    for (const o of Object.keys(doc.output ?? {})) outputs.add(o);
+  }
+  const used = new Set([...source.matchAll(/\bvar\.(\w+)/g)].map((m) => m[1] ?? ''));
+  for (const v of used) assert.ok(declared.has(v), `var.${v} is used but not declared`);
+  for (const r of [
+    'aws_vpc',
+    'aws_lb',
+    'aws_autoscaling_group',
+    'aws_db_instance',
+    'aws_elasticache_replication_group',
+    'aws_s3_bucket',
+    'aws_ses_domain_identity',
+  ]) {
+    assert.ok(resources.has(r), `no ${r}`);
+  }
+  assert.ok(outputs.has('load_balancer_dns_name'));
+  // The user-data template gets exactly the values it interpolates.
+  const tpl = readFileSync(join(dir, 'templates', 'user-data.sh.tftpl'), 'utf8');
+  const wanted = new Set([...tpl.matchAll(/(?<!\$)\$\{(\w+)\}/g)].map((m) => m[1] ?? ''));
+  const call = /templatefile\("\$\{path\.module\}\/templates\/user-data\.sh\.tftpl", \{([\s\S]*?)\}\)\)/.exec(
+    source,
+  );
+  assert.ok(call, 'compute.tf renders the user data template');
+  const given = new Set([...(call[1] ?? '').matchAll(/^\s*(\w+)\s*=/gm)].map((m) => m[1] ?? ''));
+  assert.deepEqual([...wanted].sort(), [...given].sort());
 });
