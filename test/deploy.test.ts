@@ -265,3 +265,38 @@ test('the Terraform files parse, declare every variable they use, and build the 
   const given = new Set([...(call[1] ?? '').matchAll(/^\s*(\w+)\s*=/gm)].map((m) => m[1] ?? ''));
   assert.deepEqual([...wanted].sort(), [...given].sort());
 });
+
+test('the alert rules pass promtool, and every PromQL expression of the Grafana dashboard parses', async (t) => {
+  const { parser } = await import('@prometheus-io/lezer-promql');
+  const errorsIn = (expr: string): number => {
+    let errors = 0;
+    parser.parse(expr).iterate({
+      enter(node) {
+        if (node.type.isError) errors++;
+      },
+    });
+    return errors;
+  };
+  assert.ok(errorsIn('sum by (le (rate(x[5m])') > 0, 'the parser does find errors');
+  const dashboard = JSON.parse(
+    readFileSync(join(DEPLOY, 'monitoring', 'grafana-dashboard.json'), 'utf8'),
+  ) as {
+    uid: string;
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+  };
+  assert.ok(dashboard.uid);
+  assert.ok(dashboard.panels.length >= 10);
+  for (const panel of dashboard.panels) {
+    for (const { expr } of panel.targets) {
+      // Grafana's variables stand for a range and a label value.
+      const promql = expr.replaceAll('$__rate_interval', '5m').replaceAll('$job', 'bugzot');
+      assert.equal(errorsIn(promql), 0, `panel "${panel.title}": ${expr}`);
+    }
+  }
+  const promtool = tool('promtool');
+  if (!promtool) return t.skip('promtool is not installed');
+  assert.match(
+    run(promtool, ['check', 'rules', join(DEPLOY, 'monitoring', 'alerts.yaml')]),
+    /SUCCESS: \d+ rules found/,
+  );
+});
