@@ -67,7 +67,8 @@ export async function startServer(
 }> {
   const port = await freePort();
   const child = spawn(process.execPath, [...nodeArgs, bin, 'serve', '--port', String(port), ...args], {
-    env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env },
+    // The app's own rate limit would cap a load test at a few requests a second: off, unless the bench sets it.
+    env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'production', RATE_LIMIT_PER_MINUTE: '0', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

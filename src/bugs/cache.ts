@@ -10,6 +10,20 @@ import type { Queryable } from '../platform/db.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
 import { type LoadedBug, loadBug, loadBugs } from './repository.ts';
 
+/** The shared second-level cache (platform/redis.ts's RedisLink), as the bug cache uses it. */
+export interface SharedCache {
+  getMany(keys: string[]): Promise<Array<{ value: string | undefined; gen: string }> | undefined>;
+  setMany(entries: Array<{ key: string; gen: string; value: string }>): Promise<void>;
+}
+
+/** A bug as JSON.stringify wrote it, with its timestamps made Dates again. */
+function reviveBug(json: string): LoadedBug {
+  const bug = JSON.parse(json) as LoadedBug & { created_at: string | Date; changed_at: string | Date };
+  bug.created_at = new Date(bug.created_at);
+  bug.changed_at = new Date(bug.changed_at);
+  return bug;
+}
+
 /** A cached bug and the facts its visibility depends on. */
 export interface CachedBug {
   bug: LoadedBug;
@@ -28,6 +42,8 @@ export class BugCache {
   constructor(
     private readonly bus: Invalidation,
     max = 20_000,
+    /** The Redis cache shared by every process (REDIS_URL), consulted on a miss here before the database. */
+    private readonly shared?: SharedCache,
   ) {
     this.entries = new LRUCache({ max, ttl: 60_000 });
     bus.on((topic) => {
@@ -36,12 +52,22 @@ export class BugCache {
     });
   }
 
+  /** Lookups answered from memory and from the database, since start (for the metrics). */
+  hits = 0;
+  misses = 0;
+  /** Of the misses, those the shared cache answered. */
+  sharedHits = 0;
+
   /** The bug with that id, from the cache or the database; undefined when it does not exist. */
   async get(db: Queryable, id: number): Promise<CachedBug | undefined> {
     const hit = this.entries.get(id);
-    if (hit) return hit;
+    if (hit) {
+      this.hits++;
+      return hit;
+    }
+    this.misses++;
     const epoch = this.bus.epoch;
-    const bug = await loadBug(db, id);
+    const bug = this.shared ? (await this.load(db, [id]))[0] : await loadBug(db, id);
     return bug && this.keep(bug, epoch);
   }
 
@@ -54,11 +80,45 @@ export class BugCache {
       if (hit) found.set(id, hit);
       else missing.push(id);
     }
+    this.hits += ids.length - missing.length;
+    this.misses += missing.length;
     if (missing.length) {
       const epoch = this.bus.epoch;
-      for (const bug of await loadBugs(db, missing)) found.set(bug.id, this.keep(bug, epoch));
+      for (const bug of await this.load(db, missing)) found.set(bug.id, this.keep(bug, epoch));
     }
     return ids.flatMap((id) => found.get(id) ?? []);
+  }
+
+  /** Bugs missing here: from the shared cache when it has them current, else from the database (then shared). */
+  private async load(db: Queryable, ids: number[]): Promise<LoadedBug[]> {
+    const keys = ids.map((id) => `bug:${id}`);
+    const shared = await this.shared?.getMany(keys);
+    if (!shared) return loadBugs(db, ids);
+    const found: LoadedBug[] = [];
+    const missing: number[] = [];
+    const gens = new Map<number, string>();
+    ids.forEach((id, i) => {
+      const entry = shared[i];
+      if (entry?.value) found.push(reviveBug(entry.value));
+      else {
+        missing.push(id);
+        gens.set(id, entry?.gen ?? '0.0');
+      }
+    });
+    this.sharedHits += found.length;
+    if (missing.length) {
+      const rows = await loadBugs(db, missing);
+      found.push(...rows);
+      // Tagged with the generation seen before the read: if a change came in between, nobody will use it.
+      void this.shared?.setMany(
+        rows.map((bug) => ({
+          key: `bug:${bug.id}`,
+          gen: gens.get(bug.id) ?? '0.0',
+          value: JSON.stringify(bug),
+        })),
+      );
+    }
+    return found;
   }
 
   private keep(bug: LoadedBug, epoch: number): CachedBug {

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.ts';
 import { type Db, sql } from '../platform/db.ts';
+import type { RedisLink } from '../platform/redis.ts';
 
 /** The version in package.json, read once. */
 export const packageVersion: string = (
@@ -10,7 +11,10 @@ export const packageVersion: string = (
 ).version;
 
 /** Registers /version, /healthz and /readyz. */
-export async function opsRoutes(app: FastifyInstance, { db, config }: { db: Db; config: Config }) {
+export async function opsRoutes(
+  app: FastifyInstance,
+  { db, config, redis }: { db: Db; config: Config; redis?: RedisLink | undefined },
+) {
   const version = Object.freeze({
     name: 'bugzot',
     version: packageVersion,
@@ -32,10 +36,13 @@ export async function opsRoutes(app: FastifyInstance, { db, config }: { db: Db; 
         db.query(sql`SELECT 1`),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout after 2 s')), 2000).unref()),
       ]);
-      return {
-        status: 'ready',
-        checks: { database: { ok: true, ms: Math.round(performance.now() - started) } },
-      };
+      const database = { ok: true, ms: Math.round(performance.now() - started) };
+      if (!redis) return { status: 'ready', checks: { database } };
+      // Redis down is not "unready": Bugzot answers from the database, slower. Say so, keep taking traffic.
+      const t0 = performance.now();
+      const ok = await redis.ping();
+      const cache = { ok, ms: Math.round(performance.now() - t0), shared_cache_in_use: redis.cacheUsable };
+      return { status: ok ? 'ready' : 'degraded', checks: { database, redis: cache } };
     } catch (err) {
       request.log.warn({ err }, 'readiness: database unreachable');
       return reply.code(503).send({ status: 'unavailable', checks: { database: { ok: false } } });

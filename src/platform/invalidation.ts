@@ -28,8 +28,25 @@ export class Invalidation {
     this.handlers.push(handler);
   }
 
-  /** Applies a topic locally (after our own commit, or when a notification arrives). */
-  apply(topic: string): void {
+  /** The shared (Redis) cache, when there is one: our own changes invalidate it too. */
+  private shared: { invalidate(topics: string[]): Promise<void> } | undefined;
+
+  /** Makes our own changes invalidate a shared cache as well (see platform/redis.ts). */
+  attachShared(shared: { invalidate(topics: string[]): Promise<void> }): void {
+    this.shared = shared;
+  }
+
+  /**
+   * After our own commit: drops the topic here at once, and in the shared cache before the promise resolves
+   * (await it before answering, so no process can serve the old value afterwards).
+   */
+  apply(topic: string): Promise<void> {
+    this.applyLocal(topic);
+    return this.shared ? this.shared.invalidate([topic]) : Promise.resolve();
+  }
+
+  /** Drops a topic in this process only (a notification of another process's change). */
+  private applyLocal(topic: string): void {
     this.epoch++;
     for (const h of this.handlers) h(topic);
   }
@@ -39,9 +56,14 @@ export class Invalidation {
     this.stop = await db.listen(
       CHANNEL,
       (payload) => {
-        for (const topic of payload.split(',')) this.apply(topic);
+        for (const topic of payload.split(',')) {
+          this.applyLocal(topic);
+          // Every process that hears of a change bumps the shared cache too (cheap, idempotent in effect): if
+          // the writer could not reach Redis, whoever can does it.
+          void this.shared?.invalidate([topic]);
+        }
       },
-      () => this.apply('all'),
+      () => this.applyLocal('all'),
     );
   }
 
