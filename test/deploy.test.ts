@@ -7,11 +7,12 @@
  * A missing tool skips its check on a developer's machine and fails it under CI=true.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { nginxHarness } from './helpers/nginx.ts';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -50,57 +51,19 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-/**
- * Writes a self-contained nginx.conf that includes `site` inside http {}, with the /etc paths of the shipped
- * files pointed at copies in a temp folder and a throwaway self-signed certificate; returns its path.
- */
-function nginxHarness(name: string, site: string, rewrite: (text: string) => string = (t) => t): string {
-  const dir = join(work, name);
-  const inc = join(dir, 'bugzot');
-  mkdirSync(inc, { recursive: true });
-  const pointAt = (text: string): string =>
-    text
-      .replaceAll('/etc/nginx/bugzot/', `${inc}/`)
-      .replaceAll('/etc/ssl/bugzot/fullchain.pem', join(dir, 'cert.pem'))
-      .replaceAll('/etc/ssl/bugzot/privkey.pem', join(dir, 'key.pem'));
-  // Every shipped snippet (all but the two site files) goes where the site includes it from.
-  for (const f of readdirSync(join(DEPLOY, 'nginx'))) {
-    if (!f.endsWith('.conf') || f === 'bugzot.conf' || f === 'compose.conf') continue;
-    writeFileSync(join(inc, f), pointAt(readFileSync(join(DEPLOY, 'nginx', f), 'utf8')));
-  }
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=localhost',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const text = pointAt(rewrite(readFileSync(join(DEPLOY, 'nginx', site), 'utf8')));
-  writeFileSync(join(inc, 'site.conf'), text);
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n  include ${inc}/site.conf;\n}\n`,
-  );
-  return conf;
+/** A runnable copy of the shipped nginx configuration in its own temp folder. */
+function harness(
+  name: string,
+  site: 'bugzot.conf' | 'compose.conf',
+  rewrite?: (text: string) => string,
+): string {
+  return nginxHarness(join(work, name), rewrite ? { site, rewrite } : { site });
 }
 
 test('nginx accepts the production configuration (TLS, rate limit, uploads, internal-only paths)', (t) => {
   const nginx = tool('nginx', ['/usr/sbin/nginx']);
   if (!nginx) return t.skip('nginx is not installed');
-  const conf = nginxHarness('prod', 'bugzot.conf');
+  const conf = harness('prod', 'bugzot.conf');
   const out = run(nginx, ['-t', '-c', conf, '-p', join(work, 'prod')]);
   assert.match(out, /test is successful/);
   const site = readFileSync(join(DEPLOY, 'nginx', 'bugzot.conf'), 'utf8');
@@ -118,7 +81,7 @@ test('nginx accepts the compose configuration', (t) => {
   const nginx = tool('nginx', ['/usr/sbin/nginx']);
   if (!nginx) return t.skip('nginx is not installed');
   // The `app` host name exists only inside compose's network.
-  const conf = nginxHarness('compose', 'compose.conf', (text) =>
+  const conf = harness('compose', 'compose.conf', (text) =>
     text.replace('server app:3000', 'server 127.0.0.1:3000'),
   );
   assert.match(run(nginx, ['-t', '-c', conf, '-p', join(work, 'compose')]), /test is successful/);

@@ -14,6 +14,8 @@ import { type LoadedBug, loadBug, loadBugs } from './repository.ts';
 export interface SharedCache {
   getMany(keys: string[]): Promise<Array<{ value: string | undefined; gen: string }> | undefined>;
   setMany(entries: Array<{ key: string; gen: string; value: string }>): Promise<void>;
+  /** The current generations of keys; undefined when Redis cannot be asked. */
+  gens(keys: string[]): Promise<string[] | undefined>;
 }
 
 /** A bug as JSON.stringify wrote it, with its timestamps made Dates again. */
@@ -33,6 +35,8 @@ export interface CachedBug {
    * (duplicate_of, actions) and the closing brace: serialised once per change, not per read.
    */
   jsonHead?: string;
+  /** With Redis: the shared generation this entry is current for (see platform/redis.ts). */
+  gen?: string;
 }
 
 /** Bugs by id for single-bug reads. */
@@ -60,56 +64,75 @@ export class BugCache {
 
   /** The bug with that id, from the cache or the database; undefined when it does not exist. */
   async get(db: Queryable, id: number): Promise<CachedBug | undefined> {
-    const hit = this.entries.get(id);
-    if (hit) {
-      this.hits++;
-      return hit;
+    if (!this.shared) {
+      const hit = this.entries.get(id);
+      if (hit) {
+        this.hits++;
+        return hit;
+      }
+      this.misses++;
+      const epoch = this.bus.epoch;
+      const bug = await loadBug(db, id);
+      return bug && this.keep(bug, epoch);
     }
-    this.misses++;
-    const epoch = this.bus.epoch;
-    const bug = this.shared ? (await this.load(db, [id]))[0] : await loadBug(db, id);
-    return bug && this.keep(bug, epoch);
+    return (await this.getMany(db, [id]))[0];
   }
 
   /** Several bugs by id, in the order asked, loading the missing ones in one query; absent ones skipped. */
   async getMany(db: Queryable, ids: number[]): Promise<CachedBug[]> {
     const found = new Map<number, CachedBug>();
-    const missing: number[] = [];
+    let missing: number[] = [];
     for (const id of ids) {
       const hit = this.entries.get(id);
       if (hit) found.set(id, hit);
       else missing.push(id);
     }
+    // With Redis, memory is checked against the shared generations, so a change made by another process is
+    // never served from here even before its notification arrives (one round trip for all the ids).
+    if (this.shared && found.size) {
+      const current = await this.shared.gens([...found.keys()].map((id) => `bug:${id}`));
+      if (current) {
+        [...found.keys()].forEach((id, i) => {
+          if (found.get(id)?.gen !== current[i]) {
+            found.delete(id);
+            this.entries.delete(id);
+            missing.push(id);
+          }
+        });
+        missing = ids.filter((id) => !found.has(id));
+      }
+    }
     this.hits += ids.length - missing.length;
     this.misses += missing.length;
     if (missing.length) {
       const epoch = this.bus.epoch;
-      for (const bug of await this.load(db, missing)) found.set(bug.id, this.keep(bug, epoch));
+      for (const { bug, gen } of await this.load(db, missing)) found.set(bug.id, this.keep(bug, epoch, gen));
     }
     return ids.flatMap((id) => found.get(id) ?? []);
   }
 
-  /** Bugs missing here: from the shared cache when it has them current, else from the database (then shared). */
-  private async load(db: Queryable, ids: number[]): Promise<LoadedBug[]> {
+  /**
+   * Bugs missing here: from the shared cache when it has them current, else from the database (then shared),
+   * each with the generation it is current for.
+   */
+  private async load(db: Queryable, ids: number[]): Promise<Array<{ bug: LoadedBug; gen?: string }>> {
     const keys = ids.map((id) => `bug:${id}`);
     const shared = await this.shared?.getMany(keys);
-    if (!shared) return loadBugs(db, ids);
-    const found: LoadedBug[] = [];
+    if (!shared) return (await loadBugs(db, ids)).map((bug) => ({ bug }));
+    const found: Array<{ bug: LoadedBug; gen?: string }> = [];
     const missing: number[] = [];
     const gens = new Map<number, string>();
     ids.forEach((id, i) => {
       const entry = shared[i];
-      if (entry?.value) found.push(reviveBug(entry.value));
-      else {
-        missing.push(id);
-        gens.set(id, entry?.gen ?? '0.0');
-      }
+      gens.set(id, entry?.gen ?? '0.0');
+      if (entry?.value) found.push({ bug: reviveBug(entry.value), gen: entry.gen });
+      else missing.push(id);
     });
     this.sharedHits += found.length;
     if (missing.length) {
       const rows = await loadBugs(db, missing);
-      found.push(...rows);
       // Tagged with the generation seen before the read: if a change came in between, nobody will use it.
+      for (const bug of rows) found.push({ bug, gen: gens.get(bug.id) ?? '0.0' });
       void this.shared?.setMany(
         rows.map((bug) => ({
           key: `bug:${bug.id}`,
@@ -121,9 +144,10 @@ export class BugCache {
     return found;
   }
 
-  private keep(bug: LoadedBug, epoch: number): CachedBug {
+  private keep(bug: LoadedBug, epoch: number, gen?: string): CachedBug {
     const entry: CachedBug = {
       bug,
+      ...(gen === undefined ? {} : { gen }),
       facts: {
         confidential: bug.confidential,
         reporterId: bug.reporter_id,

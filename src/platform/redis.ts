@@ -100,6 +100,18 @@ export class RedisLink {
     }
   }
 
+  /** The current generations of keys (as getMany reports them); undefined when the cache cannot be used. */
+  async gens(keys: string[]): Promise<string[] | undefined> {
+    if (!this.cacheUsable || keys.length === 0) return undefined;
+    try {
+      const raw = await this.client.mget('g:all', ...keys.map((k) => `g:${k}`));
+      const global = raw[0] ?? '0';
+      return keys.map((_, i) => `${global}.${raw[i + 1] ?? '0'}`);
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Stores values read from the database, each tagged with the generation seen before reading it. */
   async setMany(entries: Array<{ key: string; gen: string; value: string }>): Promise<void> {
     if (!this.cacheUsable || entries.length === 0) return;
