@@ -1,0 +1,3 @@
+export { utcDay, VisitRecorder } from './recorder.ts';
+export { type DailyUsage, type Statistics, statistics } from './service.ts';
+export { statsRoutes } from './routes.ts';
