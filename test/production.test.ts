@@ -11,13 +11,16 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Upload } from 'tus-js-client';
 import { startTestApp, type TestApp, world } from './helpers/app.ts';
 import { testDbKind } from './helpers/db.ts';
 import { nginxHarness, nginxPath, type RunningNginx, startNginx } from './helpers/nginx.ts';
@@ -79,6 +82,9 @@ async function startServer(port: number): Promise<Server> {
       // The app's own limit is per key/user; nginx's per-address limit is what this suite shows.
       RATE_LIMIT_PER_MINUTE: '0',
       WORKER_IN_PROCESS: 'false',
+      // One attachments folder for both servers, as a shared volume (or S3) would be.
+      DATA_DIR: join(dir, 'data'),
+      STORAGE_BACKEND: 'local',
     }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -244,6 +250,117 @@ test('/metrics through nginx, from an internal address, is Prometheus text', { s
   if (!promtool) return tt.skip('promtool is not installed');
   const check = spawnSync(promtool, ['check', 'metrics'], { input: res.body, encoding: 'utf8' });
   assert.doesNotMatch(`${check.stdout}${check.stderr}`, /parsing error/);
+});
+
+/** Peak resident memory (VmHWM) of a process, in MB. */
+function peakRssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) / 1024;
+}
+
+/** The worker processes of a server (children of its primary). */
+function workersOf(server: Server): number[] {
+  return spawnSync('pgrep', ['-P', String(server.child.pid)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .filter(Boolean)
+    .map(Number);
+}
+
+test('a large upload streams through nginx to the app with flat memory', { skip }, async () => {
+  const mb = Number(process.env['BUGZOT_TEST_BIG_UPLOAD_MB'] ?? 1024);
+  const size = mb * 1024 * 1024;
+  const line = Buffer.from(
+    '2026-11-23T12:00:00.000Z INFO worker[42] processed request id=0123456789 in 12 ms\n',
+  );
+  const hash = createHash('sha256');
+  let sent = 0;
+  const body = new Readable({
+    read() {
+      if (sent >= size) return this.push(null);
+      const n = Math.min(size - sent, 1024 * 1024);
+      const chunk = Buffer.alloc(n);
+      for (let o = 0; o < n; o += line.length) line.copy(chunk, o, 0, Math.min(line.length, n - o));
+      sent += n;
+      hash.update(chunk);
+      this.push(chunk);
+    },
+  });
+  const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port: nginxPort,
+        path: `/api/v1/bugs/${w.bugs.public.id}/attachments/big-server.log`,
+        method: 'PUT',
+        rejectUnauthorized: false,
+        localAddress: '127.0.0.6',
+        headers: {
+          authorization: `Bearer ${w.users.dev.key}`,
+          'content-type': 'application/octet-stream',
+          'content-length': String(size),
+        },
+      },
+      (r) => {
+        let text = '';
+        r.on('data', (d: Buffer) => {
+          text += d.toString();
+        });
+        r.on('end', () => resolve({ status: r.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    body.pipe(req);
+  });
+  assert.equal(res.status, 201, res.body);
+  const attachment = JSON.parse(res.body) as { size: number; sha256: string };
+  assert.equal(attachment.size, size);
+  assert.equal(attachment.sha256, hash.digest('hex'));
+  // Neither nginx (no request buffering: nothing in its temp folder) nor the app held the file in memory.
+  const temp = join(dir, 'nginx', 'client_body_temp');
+  assert.ok(!existsSync(temp) || readdirSync(temp).length === 0, 'nginx buffered the upload on disk');
+  for (const s of [servers.a, servers.b]) {
+    for (const pid of workersOf(s))
+      assert.ok(peakRssMb(pid) < 300, `worker ${pid} peaked at ${peakRssMb(pid)} MB`);
+  }
+});
+
+test('tus chunks through nginx land on both servers and the upload completes', { skip }, async () => {
+  const data = Buffer.from(randomBytes(6 * 1024 * 1024).toString('base64'));
+  const before = { a: servers.a.out().length, b: servers.b.out().length };
+  const tls = process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+  process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = '0'; // nginx's throwaway certificate, for tus-js-client
+  try {
+    const id = await new Promise<number>((resolve, reject) => {
+      let attachmentId: number | undefined;
+      const upload = new Upload(data, {
+        endpoint: `https://127.0.0.1:${nginxPort}/api/v1/uploads`,
+        headers: { authorization: `Bearer ${w.users.dev.key}` },
+        metadata: { filename: 'alternating.log', bug_id: String(w.bugs.public.id) },
+        chunkSize: 512 * 1024,
+        retryDelays: [200, 500, 1000],
+        storeFingerprintForResuming: false,
+        onAfterResponse(_req, r) {
+          const a = r.getHeader('Bugzot-Attachment-Id');
+          if (a) attachmentId = Number(a);
+        },
+        onSuccess: () => (attachmentId ? resolve(attachmentId) : reject(new Error('no attachment id'))),
+        onError: reject,
+      });
+      upload.start();
+    });
+    const got = await viaNginx(`/api/v1/attachments/${id}`, {
+      headers: { authorization: `Bearer ${w.users.dev.key}` },
+      from: '127.0.0.7',
+    });
+    assert.equal(JSON.parse(got.body).sha256, createHash('sha256').update(data).digest('hex'));
+  } finally {
+    if (tls === undefined) delete process.env['NODE_TLS_REJECT_UNAUTHORIZED'];
+    else process.env['NODE_TLS_REJECT_UNAUTHORIZED'] = tls;
+  }
+  const patches = (out: string) => (out.match(/"method":"PATCH","url":"\/api\/v1\/uploads\//g) ?? []).length;
+  const onA = patches(servers.a.out().slice(before.a));
+  const onB = patches(servers.b.out().slice(before.b));
+  assert.ok(onA > 0 && onB > 0, `chunks on A: ${onA}, on B: ${onB}`);
 });
 
 test('SIGHUP restarts a server under load through nginx with no failed request', { skip }, async () => {
