@@ -12,6 +12,9 @@
  *   other process, hearing of the change through PostgreSQL's notification, bumps the key as well.
  */
 import { Redis } from 'ioredis';
+import { withSpan } from './tracing.ts';
+
+const REDIS_ATTRS = { 'db.system.name': 'redis' };
 
 /** How the module reports trouble. */
 interface Log {
@@ -85,7 +88,7 @@ export class RedisLink {
     try {
       // A value's generation is the global one (bumped by `all`: renames, releases) and its key's own.
       const names = ['g:all', ...keys.flatMap((k) => [`v:${k}`, `g:${k}`])];
-      const raw = await this.client.mget(...names);
+      const raw = await withSpan('redis MGET', REDIS_ATTRS, () => this.client.mget(...names));
       const global = raw[0] ?? '0';
       return keys.map((_, i) => {
         const gen = `${global}.${raw[2 * i + 2] ?? '0'}`;
@@ -104,7 +107,9 @@ export class RedisLink {
   async gens(keys: string[]): Promise<string[] | undefined> {
     if (!this.cacheUsable || keys.length === 0) return undefined;
     try {
-      const raw = await this.client.mget('g:all', ...keys.map((k) => `g:${k}`));
+      const raw = await withSpan('redis MGET', REDIS_ATTRS, () =>
+        this.client.mget('g:all', ...keys.map((k) => `g:${k}`)),
+      );
       const global = raw[0] ?? '0';
       return keys.map((_, i) => `${global}.${raw[i + 1] ?? '0'}`);
     } catch {
@@ -138,7 +143,7 @@ export class RedisLink {
       // The global generation never expires (a reset could revive old values); a bug's outlives its values.
       for (const k of keys)
         k === 'all' ? multi.incr('g:all') : multi.incr(`g:${k}`).expire(`g:${k}`, GEN_TTL_S);
-      const results = await multi.exec();
+      const results = await withSpan('redis INCR', REDIS_ATTRS, () => multi.exec());
       if (!results || results.some(([err]) => err)) throw new Error('invalidation failed');
     } catch (err) {
       if (this.trusted)
