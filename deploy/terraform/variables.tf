@@ -40,7 +40,7 @@ variable "release_url" {
 variable "bugzot_version" {
   description = "Release version, shown at /version"
   type        = string
-  default     = "0.1.0"
+  default     = "0.2.0"
 }
 
 variable "instance_type" {
