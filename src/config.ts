@@ -3,6 +3,8 @@
  * frozen object. A bad value stops the process with a message naming the variable.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
@@ -74,8 +76,79 @@ const schema = z.object({
   TRUST_PROXY: z.string().default(''),
   ALLOW_SIGNUP: bool.default(true),
   BODY_LIMIT_BYTES: positiveInt(1024 * 1024 * 1024).default(1024 * 1024),
+  REDIS_URL: z
+    .string()
+    .refine((v) => v === '' || /^rediss?:\/\/[^\s]*$/.test(v), 'must be a redis:// or rediss:// (TLS) URL')
+    .optional(),
+  RATE_LIMIT_PER_MINUTE: digits
+    .pipe(z.coerce.number<string>().int().min(0).max(1_000_000, 'must be at most 1000000'))
+    .default(1200),
+  OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('bugzot'),
+  WORKERS: positiveInt(256).optional(),
+  SOCKET: z.string().optional(),
+  SOCKET_MODE: z
+    .string()
+    .regex(/^0?[0-7]{3}$/, 'must be an octal file mode such as 660')
+    .default('660'),
+  METRICS_ALLOW: z
+    .string()
+    .refine(
+      (v) =>
+        v
+          .split(',')
+          .map((e) => e.trim())
+          .filter(Boolean)
+          .every((e) => /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e) && isIP(e.split('/')[0] ?? '') !== 0),
+      'must be a comma-separated list of IP addresses or CIDR ranges',
+    )
+    .default('127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16'),
   BUILD_NUMBER: z.string().optional(),
   GIT_COMMIT: z.string().optional(),
+  ATTACHMENT_MAX_BYTES: digits
+    .pipe(z.coerce.number<string>().int().min(1, 'must be at least 1'))
+    .default(10 * 1024 ** 3),
+  UPLOAD_EXPIRY_HOURS: positiveInt(24 * 365).default(24),
+  ATTACHMENT_TYPES: z
+    .string()
+    .regex(
+      /^\s*(bundle|gzip|text|image|pdf|zip|binary)(\s*,\s*(bundle|gzip|text|image|pdf|zip|binary))*\s*$/,
+      'must be a comma-separated list of bundle, gzip, text, image, pdf, zip, binary',
+    )
+    .default('bundle,gzip,text,image,pdf,zip'),
+  STORAGE_BACKEND: z.enum(['local', 's3']).default('local'),
+  S3_ENDPOINT: httpUrl.optional(),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: bool.default(false),
+  SMTP_URL: z
+    .string()
+    .refine((v) => /^smtps?:\/\/[^/]+/.test(v), 'must be an smtp:// (STARTTLS) or smtps:// (TLS) URL')
+    .optional(),
+  SMTP_PASSWORD: z.string().optional(),
+  SMTP_TLS_CA_FILE: z.string().min(1).optional(),
+  MAIL_FROM: z.string().min(3).default('Bugzot <bugzot@localhost>'),
+  NOTIFY_BATCH_SECONDS: digits
+    .pipe(z.coerce.number<string>().int().max(3600, 'must be at most 3600'))
+    .default(30),
+  MAIL_GIVE_UP_HOURS: z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, 'must be a positive number of hours')
+    .pipe(
+      z.coerce
+        .number<string>()
+        .positive('must be more than 0')
+        .max(24 * 365),
+    )
+    .default(48),
+  WORKER_IN_PROCESS: bool.default(true),
+  WORKER_CONCURRENCY: positiveInt(256).default(4),
+  WORKER_POLL_MS: positiveInt(600_000).default(1000),
+  JOB_RETRY_BASE_MS: positiveInt(86_400_000).default(30_000),
+  JOB_LEASE_SECONDS: positiveInt(86_400).default(300),
 });
 
 type Raw = z.infer<typeof schema>;
@@ -96,8 +169,54 @@ export type Config = Readonly<{
   trustProxy: readonly string[];
   allowSignup: boolean;
   bodyLimitBytes: number;
+  /** Redis for the shared cache, rate limits and sign-in throttling; none: per-process. */
+  redisUrl: string | undefined;
+  /** Requests per minute per API key, signed-in user or (anonymous) client address; 0: no limit. */
+  rateLimitPerMinute: number;
+  /** OpenTelemetry: the OTLP/HTTP base URL traces are exported to; none: no tracing. */
+  otelEndpoint: string | undefined;
+  otelServiceName: string;
+  /** Processes `serve` runs (node:cluster); 1 serves in the process itself. */
+  workers: number;
+  /** A unix socket to listen on instead of HOST:PORT (for nginx on the same host). */
+  socket: string | undefined;
+  /** The socket's file mode. */
+  socketMode: number;
+  /** Who may read /metrics: addresses and CIDR ranges. */
+  metricsAllow: readonly string[];
   buildNumber: string | undefined;
   gitCommit: string | undefined;
+  attachmentMaxBytes: number;
+  uploadExpiryHours: number;
+  /** Kinds of attachment accepted (sniffed from the content, never from the name or Content-Type). */
+  attachmentTypes: readonly string[];
+  storage: Readonly<{
+    backend: 'local' | 's3';
+    s3: Readonly<{
+      endpoint: string | undefined;
+      bucket: string | undefined;
+      region: string;
+      accessKeyId: string | undefined;
+      secretAccessKey: string | undefined;
+      forcePathStyle: boolean;
+    }>;
+  }>;
+  mail: Readonly<{
+    /** Unset: mails are written as .eml files under DATA_DIR/outbox. */
+    smtpUrl: string | undefined;
+    smtpPassword: string | undefined;
+    smtpCaFile: string | undefined;
+    from: string;
+    batchSeconds: number;
+    giveUpHours: number;
+  }>;
+  worker: Readonly<{
+    inProcess: boolean;
+    concurrency: number;
+    pollMs: number;
+    retryBaseMs: number;
+    leaseSeconds: number;
+  }>;
 }>;
 
 /** Names of every variable Bugzot reads (each may also be given as NAME_FILE). */
@@ -146,10 +265,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     const got = env[name];
     const shown =
       got === undefined ? '' : ` (got ${JSON.stringify(got.length > 60 ? `${got.slice(0, 60)}…` : got)})`;
-    const secret = name === 'DATABASE_URL';
+    const secret = name === 'DATABASE_URL' || name === 'S3_SECRET_ACCESS_KEY' || name.startsWith('SMTP_');
     throw new ConfigError(name, `${issue.message}${secret ? '' : shown}`);
   }
   const raw = result.data;
+  if (raw.STORAGE_BACKEND === 's3' && !raw.S3_BUCKET) {
+    throw new ConfigError('S3_BUCKET', 'is required when STORAGE_BACKEND=s3');
+  }
   return Object.freeze({
     env: raw.NODE_ENV,
     host: raw.HOST,
@@ -169,7 +291,49 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ),
     allowSignup: raw.ALLOW_SIGNUP,
     bodyLimitBytes: raw.BODY_LIMIT_BYTES,
+    redisUrl: raw.REDIS_URL || undefined,
+    otelEndpoint: raw.OTEL_EXPORTER_OTLP_ENDPOINT,
+    otelServiceName: raw.OTEL_SERVICE_NAME,
+    rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
+    // Production on PostgreSQL: one process per CPU unless told otherwise; the embedded database allows one.
+    workers: raw.WORKERS ?? (raw.NODE_ENV === 'production' && raw.DATABASE_URL ? availableParallelism() : 1),
+    socket: raw.SOCKET?.trim() ? resolve(raw.SOCKET.trim()) : undefined,
+    socketMode: Number.parseInt(raw.SOCKET_MODE, 8),
+    metricsAllow: Object.freeze(
+      raw.METRICS_ALLOW.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    ),
     buildNumber: raw.BUILD_NUMBER,
     gitCommit: raw.GIT_COMMIT,
+    attachmentMaxBytes: raw.ATTACHMENT_MAX_BYTES,
+    uploadExpiryHours: raw.UPLOAD_EXPIRY_HOURS,
+    attachmentTypes: Object.freeze(raw.ATTACHMENT_TYPES.split(',').map((s) => s.trim())),
+    storage: Object.freeze({
+      backend: raw.STORAGE_BACKEND,
+      s3: Object.freeze({
+        endpoint: raw.S3_ENDPOINT,
+        bucket: raw.S3_BUCKET,
+        region: raw.S3_REGION,
+        accessKeyId: raw.S3_ACCESS_KEY_ID,
+        secretAccessKey: raw.S3_SECRET_ACCESS_KEY,
+        forcePathStyle: raw.S3_FORCE_PATH_STYLE,
+      }),
+    }),
+    mail: Object.freeze({
+      smtpUrl: raw.SMTP_URL,
+      smtpPassword: raw.SMTP_PASSWORD,
+      smtpCaFile: raw.SMTP_TLS_CA_FILE,
+      from: raw.MAIL_FROM,
+      batchSeconds: raw.NOTIFY_BATCH_SECONDS,
+      giveUpHours: raw.MAIL_GIVE_UP_HOURS,
+    }),
+    worker: Object.freeze({
+      inProcess: raw.WORKER_IN_PROCESS,
+      concurrency: raw.WORKER_CONCURRENCY,
+      pollMs: raw.WORKER_POLL_MS,
+      retryBaseMs: raw.JOB_RETRY_BASE_MS,
+      leaseSeconds: raw.JOB_LEASE_SECONDS,
+    }),
   });
 }

@@ -1,13 +1,16 @@
 /**
- * The `bugzot` command: serve | migrate | user add | seed. Each subcommand has --help.
+ * The `bugzot` command: serve | worker | migrate | user add | seed. Each subcommand has --help.
  */
 import { randomBytes } from 'node:crypto';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildApp } from './app.ts';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
+import { createWorker } from './notify/index.ts';
 import { packageVersion } from './ops/routes.ts';
 import { type Db, openDatabase } from './platform/db.ts';
 import { migrate } from './platform/migrate.ts';
+import { isClusterWorker, runPrimary } from './platform/cluster.ts';
 import { createUser, hashPassword, hasUsers, purgeExpiredSessions } from './users/index.ts';
 
 function intArg(name: string, min: number, max: number) {
@@ -42,10 +45,11 @@ async function open(cfg: Config): Promise<Db> {
 
 async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
   const cfg = config({ HOST: opts.host, PORT: opts.port?.toString() });
+  if (cfg.workers > 1 && !isClusterWorker()) return servePrimary(cfg, opts);
   const db = await open(cfg);
   // Embedded: migrate on every start. With a server, deploys may run `bugzot migrate` once instead
-  // (--no-migrate); both are safe together thanks to the advisory lock.
-  if (opts.migrate || !cfg.databaseUrl) await migrate(db);
+  // (--no-migrate); both are safe together thanks to the advisory lock. Cluster workers: the primary did.
+  if (!isClusterWorker() && (opts.migrate || !cfg.databaseUrl)) await migrate(db);
   if (!cfg.databaseUrl) await bootstrapAdmin(db);
   const app = await buildApp({ config: cfg, db });
   const purge = setInterval(
@@ -53,6 +57,9 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
     3600_000,
   );
   purge.unref();
+
+  // Mail (and later webhook) jobs: run here unless WORKER_IN_PROCESS=false leaves them to `bugzot worker`.
+  const background = cfg.worker.inProcess ? createWorker(cfg, db, app.log) : undefined;
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -65,6 +72,8 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
     }, 30_000);
     force.unref();
     try {
+      // The worker first: jobs in hand finish (or their lease hands them to another worker later).
+      await background?.stop();
       await app.close();
       await db.drain(5_000);
       await db.close();
@@ -76,7 +85,18 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
-  const address = await app.listen({ host: cfg.host, port: cfg.port });
+  if (cfg.socket && !isClusterWorker() && existsSync(cfg.socket)) rmSync(cfg.socket);
+  const address = cfg.socket
+    ? await app.listen({ path: cfg.socket })
+    : await app.listen({ host: cfg.host, port: cfg.port });
+  if (cfg.socket && !isClusterWorker()) chmodSync(cfg.socket, cfg.socketMode);
+  if (background) {
+    await background.worker.start();
+    app.log.info(
+      { worker: background.worker.id, mail: background.transport.kind },
+      'job worker started in process',
+    );
+  }
   app.log.info(
     {
       address,
@@ -86,6 +106,36 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
     },
     'bugzot is serving',
   );
+}
+
+/**
+ * WORKERS > 1: migrate once here, then fork the workers and supervise them (restarts, SIGHUP rolling restart,
+ * SIGTERM drain). Several processes cannot share the embedded database, so that needs DATABASE_URL.
+ */
+async function servePrimary(cfg: Config, opts: { migrate: boolean }) {
+  if (!cfg.databaseUrl) {
+    process.stderr.write(
+      `bugzot: WORKERS=${cfg.workers} needs DATABASE_URL: the embedded database belongs to one process (use WORKERS=1)\n`,
+    );
+    process.exit(2);
+  }
+  const { pino } = await import('pino');
+  const log = pino({ level: cfg.logLevel });
+  if (opts.migrate) {
+    const db = await open(cfg);
+    try {
+      await migrate(db);
+    } finally {
+      await db.close();
+    }
+  }
+  const code = await runPrimary({
+    workers: cfg.workers,
+    log,
+    socket: cfg.socket,
+    socketMode: cfg.socketMode,
+  });
+  process.exit(code);
 }
 
 /**
@@ -105,6 +155,49 @@ async function bootstrapAdmin(db: Db) {
   process.stderr.write(
     `\nFirst start: created the admin account ${user.email} with password ${password}\n` +
       'Sign in and change it; this password is not shown again.\n\n',
+  );
+}
+
+/** `bugzot worker`: runs background jobs (mail, webhooks) until SIGTERM; any number may run at once. */
+async function runWorker(opts: { once?: boolean }) {
+  const cfg = config();
+  if (!cfg.databaseUrl && !opts.once) {
+    process.stderr.write(
+      'bugzot: note: with the embedded database, `serve` runs the worker itself; a separate worker needs the data folder to itself\n',
+    );
+  }
+  const db = await open(cfg);
+  if (!cfg.databaseUrl) await migrate(db);
+  const { pino } = await import('pino');
+  const log = pino({ level: cfg.logLevel });
+  const background = createWorker(cfg, db, log);
+  if (opts.once) {
+    const n = await background.worker.drain();
+    await background.stop();
+    await db.close();
+    log.info({ jobs: n }, 'worker: due jobs done');
+    return;
+  }
+  let closing = false;
+  const shutdown = async (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'worker: stopping after the jobs in hand');
+    const force = setTimeout(() => process.exit(1), 30_000);
+    force.unref();
+    try {
+      await background.stop();
+      await db.close();
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+  await background.worker.start();
+  log.info(
+    { worker: background.worker.id, mail: background.transport.kind, database: db.kind },
+    'worker started',
   );
 }
 
@@ -207,9 +300,29 @@ export function program(): Command {
     .action(serve);
 
   cli
+    .command('worker')
+    .description('Run background jobs (mail, webhooks) from the database queue; run as many as you like')
+    .option('--once', 'run the jobs that are due now, then exit')
+    .action(runWorker);
+
+  cli
     .command('migrate')
     .description('Apply pending database migrations (safe to run from several replicas at once)')
     .action(runMigrate);
+
+  cli
+    .command('assets')
+    .description(
+      'Write the stylesheet and bundled scripts under their content-hashed names, for a proxy to serve',
+    )
+    .requiredOption(
+      '--out <dir>',
+      'web root to write them under, in <dir>/assets/ (e.g. /var/lib/bugzot/public)',
+    )
+    .action(async (opts: { out: string }) => {
+      const { writeAssets } = await import('./web/assets.ts');
+      for (const file of await writeAssets(opts.out)) process.stdout.write(`${file}\n`);
+    });
 
   const user = cli.command('user').description('Manage user accounts');
   user

@@ -43,6 +43,13 @@ test('GET /version names the app, its package.json version and the build and com
   });
 });
 
+test('every page footer shows the version, build number and commit', async () => {
+  const res = await t.app.inject({ url: '/signin', headers: { accept: 'text/html' } });
+  assert.equal(res.statusCode, 200);
+  const footer = /<footer[^>]*>([\s\S]*?)<\/footer>/.exec(res.body)?.[1] ?? '';
+  assert.match(footer, new RegExp(`${pkg.version.replaceAll('.', '\\.')} · build 4711 · 0123456789ab`));
+});
+
 test('GET /healthz answers 200 without credentials and is not cached', async () => {
   const res = await t.request({ method: 'GET', url: '/healthz' });
   assert.equal(res.statusCode, 200, res.body);

@@ -4,6 +4,7 @@
  * also writes the history rows.
  */
 import { canSeeBug, isStaff, type UserViewer, type Viewer } from '../access/index.ts';
+import { recordEvent } from '../events/index.ts';
 import type { Db, Queryable } from '../platform/db.ts';
 import { forbidden, notFound, unprocessable } from '../platform/errors.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
@@ -140,6 +141,7 @@ export async function fileBug(
       confidential: input.confidential ?? false,
     });
     await repo.setCc(tx, bugId, cc, []);
+    await recordEvent(tx, { kind: 'bug.created', bugId, actorId: viewer.id });
     return bugId;
   });
   return getBug(ctx, viewer, id);
@@ -209,15 +211,17 @@ export async function addComment(
     if (!bug) throw notFound('Bug', bugId);
     const version = await repo.touchBug(tx, bug.id);
     await ctx.bus.publish(tx, `bug:${bug.id}`);
-    return repo.insertComment(tx, {
+    const id = await repo.insertComment(tx, {
       bugId: bug.id,
       authorId: viewer.id,
       body: input.body,
       isPrivate: input.isPrivate ?? false,
       bugVersion: version,
     });
+    await recordEvent(tx, { kind: 'comment.created', bugId: bug.id, actorId: viewer.id, commentId: id });
+    return id;
   });
-  ctx.bus.apply(`bug:${bugId}`);
+  await ctx.bus.apply(`bug:${bugId}`);
   const comments = await repo.listComments(db, viewer, bugId);
   return comments.find((c) => c.id === commentId)!;
 }

@@ -3,6 +3,7 @@
  * detection and one history row per changed field, written in the same transaction.
  */
 import type { UserViewer, Viewer } from '../access/index.ts';
+import { recordEvent } from '../events/index.ts';
 import type { Queryable } from '../platform/db.ts';
 import { AppError, forbidden, notFound, unprocessable } from '../platform/errors.ts';
 import { resolveFilingTarget } from '../products/index.ts';
@@ -255,8 +256,9 @@ export async function updateBug(
       : await repo.touchBug(tx, bug.id);
     await repo.setCc(tx, bug.id, reallyAdded, reallyRemoved);
     await repo.insertChanges(tx, bug.id, viewer.id, version, changes);
+    let commentId: number | undefined;
     if (patch.comment) {
-      await repo.insertComment(tx, {
+      commentId = await repo.insertComment(tx, {
         bugId: bug.id,
         authorId: viewer.id,
         body: patch.comment.body,
@@ -264,9 +266,17 @@ export async function updateBug(
         bugVersion: version,
       });
     }
+    // The outbox row commits with the change (or not at all): see src/events.
+    await recordEvent(tx, {
+      kind: changes.length ? 'bug.updated' : 'comment.created',
+      bugId: bug.id,
+      actorId: viewer.id,
+      changes,
+      commentId,
+    });
     await ctx.bus.publish(tx, `bug:${bug.id}`);
   });
-  ctx.bus.apply(`bug:${id}`);
+  await ctx.bus.apply(`bug:${id}`);
   return getBug(ctx, viewer, id);
 }
 

@@ -10,6 +10,12 @@ export const packageVersion: string = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
 
+/**
+ * The version as pages show it in their footer: the package version, and the build number and commit when the
+ * deploy set them (BUILD_NUMBER, GIT_COMMIT). Set when the ops routes are registered.
+ */
+export let versionLabel: string = packageVersion;
+
 /** Registers /version, /healthz and /readyz. */
 export async function opsRoutes(
   app: FastifyInstance,
@@ -21,6 +27,13 @@ export async function opsRoutes(
     build: config.buildNumber ?? null,
     commit: config.gitCommit ?? null,
   });
+  versionLabel = [
+    packageVersion,
+    config.buildNumber ? `build ${config.buildNumber}` : '',
+    config.gitCommit ? config.gitCommit.slice(0, 12) : '',
+  ]
+    .filter(Boolean)
+    .join(' · ');
   app.get('/version', { config: { public: true } }, async () => version);
 
   app.get('/healthz', { config: { public: true } }, async (_request, reply) => {

@@ -133,7 +133,8 @@ export async function openPostgres(url: string, max: number): Promise<Db> {
   const client = postgres(url, {
     max,
     onnotice: () => {},
-    connection: { application_name: 'bugzot' },
+    // JIT compilation costs tens of ms on the short, frequent statements Bugzot runs and never pays back.
+    connection: { application_name: 'bugzot', jit: 'off' },
     // Timestamps and numbers arrive as JS values, as they do from PGlite.
     types: {},
   });

@@ -5,14 +5,20 @@
  * below; gauges that mirror a live number (pool size, cache counters) read it when scraped, never on the hot path.
  * `/metrics` answers only clients in METRICS_ALLOW (loopback and private networks by default); nginx limits it too.
  */
+import cluster from 'node:cluster';
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { clusterMetrics } from './cluster.ts';
 import type { Db } from './db.ts';
 
 /** This process's registry; every module's metrics live here. */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
+// In a cluster worker, the primary's aggregator reads this registry over IPC: constructing an AggregatorRegistry
+// installs prom-client's listener that answers it.
+AggregatorRegistry.setRegistries([registry]);
+export const clusterMetricsListener = cluster.isWorker ? new AggregatorRegistry() : undefined;
 
 /** Seconds per HTTP request, by method, route pattern (never the raw URL: bounded labels) and status. */
 const httpDuration = new Histogram({
@@ -144,7 +150,8 @@ export function installMetrics(app: FastifyInstance, { db, allow, caches }: Metr
           .send('Metrics are for internal networks only.\n');
       }
       reply.header('cache-control', 'no-store').type(registry.contentType);
-      return registry.metrics();
+      // Under `serve` with several workers, every worker's figures together (asked of the primary).
+      return (await clusterMetrics()) ?? (await registry.metrics());
     },
   );
 }

@@ -4,7 +4,13 @@ export {
   createComponent,
   createProduct,
   createVersion,
+  getComponent,
   getProduct,
+  getVersion,
   listProducts,
+  type ProductsContext,
   resolveFilingTarget,
+  updateComponent,
+  updateProduct,
+  updateVersion,
 } from './service.ts';

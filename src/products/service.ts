@@ -4,7 +4,7 @@
  */
 import { isAdmin, type Viewer } from '../access/index.ts';
 import { type Db, isUniqueViolation, type Queryable } from '../platform/db.ts';
-import { conflict, forbidden, notFound, unprocessable } from '../platform/errors.ts';
+import { conflict, forbidden, invalid, notFound, unprocessable } from '../platform/errors.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
 import * as repo from './repository.ts';
 
@@ -12,6 +12,20 @@ export type { ComponentRow, ProductRow, VersionRow } from './repository.ts';
 
 function requireAdmin(viewer: Viewer) {
   if (!isAdmin(viewer)) throw forbidden('Only admins may change products, versions and components.');
+}
+
+/**
+ * Checks a name and description as the tables take them (the API's schemas say the same; the pages
+ * rely on this): a name of 1 to 64 characters, not blank; a description of at most 10,000.
+ */
+function checkText(input: { name?: string | undefined; description?: string | undefined }) {
+  if (input.name !== undefined) {
+    const name = input.name.trim();
+    if (!name) throw invalid('name must not be blank', 'name');
+    if (name.length > 64) throw invalid('name must be at most 64 characters', 'name');
+  }
+  if (input.description !== undefined && input.description.length > 10000)
+    throw invalid('description must be at most 10000 characters', 'description');
 }
 
 /** Runs an insert/update, turning a duplicate name into a 409 that names the field. */
@@ -36,7 +50,7 @@ export interface ProductsContext {
  * its cached bugs after such a change (rare admin actions, so dropping all is cheap).
  */
 async function invalidateAll(ctx: ProductsContext): Promise<void> {
-  ctx.bus.apply('all');
+  await ctx.bus.apply('all');
   await ctx.bus.publish(ctx.db, 'all');
 }
 
@@ -52,6 +66,20 @@ export async function getProduct(db: Queryable, viewer: Viewer, id: number) {
   return p;
 }
 
+/** One version, or 404 when it does not exist or the viewer may not see it. */
+export async function getVersion(db: Queryable, viewer: Viewer, id: number) {
+  const v = await repo.findVersion(db, viewer, id);
+  if (!v) throw notFound('Version', id);
+  return v;
+}
+
+/** One component of a product the viewer may see, or 404. */
+export async function getComponent(db: Queryable, viewer: Viewer, id: number) {
+  const c = await repo.findComponent(db, viewer, id);
+  if (!c) throw notFound('Component', id);
+  return c;
+}
+
 /** Creates a product (admins). */
 export async function createProduct(
   db: Db,
@@ -59,6 +87,7 @@ export async function createProduct(
   input: { name: string; description?: string | undefined; isReleased?: boolean | undefined },
 ) {
   requireAdmin(viewer);
+  checkText(input);
   const id = await uniqueName('a product', input.name, () =>
     repo.insertProduct(db, {
       name: input.name.trim(),
@@ -77,8 +106,10 @@ export async function updateProduct(
   patch: { name?: string | undefined; description?: string | undefined; isReleased?: boolean | undefined },
 ) {
   requireAdmin(viewer);
+  checkText(patch);
   const { db } = ctx;
-  const ok = await uniqueName('a product', patch.name, () => repo.updateProduct(db, id, patch));
+  const name = patch.name?.trim();
+  const ok = await uniqueName('a product', name, () => repo.updateProduct(db, id, { ...patch, name }));
   if (!ok) throw notFound('Product', id);
   await invalidateAll(ctx);
   return getProduct(db, viewer, id);
@@ -92,6 +123,7 @@ export async function createVersion(
   input: { name: string; isReleased?: boolean | undefined; sortKey?: number | undefined },
 ) {
   requireAdmin(viewer);
+  checkText(input);
   await getProduct(db, viewer, productId);
   return uniqueName('a version of this product', input.name, () =>
     repo.insertVersion(db, {
@@ -111,9 +143,11 @@ export async function updateVersion(
   patch: { name?: string | undefined; isReleased?: boolean | undefined; sortKey?: number | undefined },
 ) {
   requireAdmin(viewer);
+  checkText(patch);
   const { db } = ctx;
-  const v = await uniqueName('a version of this product', patch.name, () =>
-    repo.updateVersion(db, id, patch),
+  const name = patch.name?.trim();
+  const v = await uniqueName('a version of this product', name, () =>
+    repo.updateVersion(db, id, { ...patch, name }),
   );
   if (!v) throw notFound('Version', id);
   await invalidateAll(ctx);
@@ -128,6 +162,7 @@ export async function createComponent(
   input: { name: string; description?: string | undefined; defaultAssigneeId?: number | null | undefined },
 ) {
   requireAdmin(viewer);
+  checkText(input);
   await getProduct(db, viewer, productId);
   if (input.defaultAssigneeId && !(await repo.activeUserExists(db, input.defaultAssigneeId))) {
     throw unprocessable(
@@ -157,6 +192,7 @@ export async function updateComponent(
   },
 ) {
   requireAdmin(viewer);
+  checkText(patch);
   const { db } = ctx;
   if (patch.defaultAssigneeId && !(await repo.activeUserExists(db, patch.defaultAssigneeId))) {
     throw unprocessable(
@@ -164,8 +200,9 @@ export async function updateComponent(
       'default_assignee_id',
     );
   }
-  const c = await uniqueName('a component of this product', patch.name, () =>
-    repo.updateComponent(db, id, patch),
+  const name = patch.name?.trim();
+  const c = await uniqueName('a component of this product', name, () =>
+    repo.updateComponent(db, id, { ...patch, name }),
   );
   if (!c) throw notFound('Component', id);
   await invalidateAll(ctx);

@@ -69,11 +69,15 @@ export async function updateUser(
   return rows[0];
 }
 
-export async function listUsers(db: Queryable, opts: { query?: string; limit: number }): Promise<UserRow[]> {
+/** Users in id order, matching a substring of e-mail or name; `afterId` pages on. */
+export async function listUsers(
+  db: Queryable,
+  opts: { query?: string; limit: number; afterId?: number },
+): Promise<UserRow[]> {
   const q = opts.query ? `%${opts.query.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
   return db.query<UserRow>(sql`
     SELECT ${userColumns} FROM users u
-    WHERE ${q}::text IS NULL OR u.email ILIKE ${q} OR u.name ILIKE ${q}
+    WHERE (${q}::text IS NULL OR u.email ILIKE ${q} OR u.name ILIKE ${q}) AND u.id > ${opts.afterId ?? 0}
     ORDER BY u.id LIMIT ${opts.limit}`);
 }
 
@@ -157,6 +161,13 @@ export async function revokeApiKey(
     WHERE k.id = ${keyId} AND k.user_id = ${userId} AND k.revoked_at IS NULL
     RETURNING ${keyColumns}`);
   return rows[0];
+}
+
+/** Revokes every live key of a user (the account was disabled). */
+export async function revokeApiKeysOfUser(db: Queryable, userId: number): Promise<void> {
+  await db.query(
+    sql`UPDATE api_keys SET revoked_at = now() WHERE user_id = ${userId} AND revoked_at IS NULL`,
+  );
 }
 
 export async function touchApiKey(db: Queryable, keyId: number): Promise<void> {

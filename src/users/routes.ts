@@ -38,6 +38,9 @@ const UserListQuery = Type.Object(
   {
     q: Type.Optional(Type.String({ maxLength: 100 })),
     limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+    after: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 2147483647, description: 'users after this id' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -142,6 +145,7 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
       const rows = await users.listUsers(db, request.viewer, {
         limit: request.query.limit,
         ...(request.query.q ? { query: request.query.q } : {}),
+        ...(request.query.after ? { afterId: request.query.after } : {}),
       });
       return { users: rows.map((u) => users.presentUser(u, request.viewer)) };
     },

@@ -66,7 +66,9 @@ export async function createUser(
   input: { email: string; name: string; password: string; kind: 'internal' | 'external'; isAdmin?: boolean },
 ): Promise<repo.UserRow> {
   const email = input.email.trim();
-  if (!/^[^\s@]+@[^\s@]+$/.test(email)) throw invalid('email must be an e-mail address', 'email');
+  if (!/^[^\s@]+@[^\s@]+$/.test(email) || email.length > 254)
+    throw invalid('email must be an e-mail address (at most 254 characters)', 'email');
+  if (input.name.trim().length > 120) throw invalid('name must be at most 120 characters', 'name');
   checkPassword(input.password);
   const passwordHash = await hashPassword(input.password);
   const row = await repo.insertUser(db, {
@@ -92,15 +94,28 @@ export async function getUser(db: Db, viewer: Viewer, id: number): Promise<repo.
   return u;
 }
 
+/** An active (not disabled) user by e-mail address, any case: whom a form names as assignee. */
+export async function findActiveUserByEmail(db: Db, email: string): Promise<repo.UserRow | undefined> {
+  const u = await repo.findUserByEmail(db, email.trim());
+  return u && !u.disabled ? u : undefined;
+}
+
 /** Lists users matching a substring (staff only: customers must not enumerate the directory). */
-export async function listUsers(db: Db, viewer: Viewer, opts: { query?: string; limit: number }) {
+export async function listUsers(
+  db: Db,
+  viewer: Viewer,
+  opts: { query?: string; limit: number; afterId?: number },
+) {
   if (viewer.kind !== 'user' || !(viewer.isInternal || viewer.isAdmin)) {
     throw forbidden('Only staff may list users.');
   }
   return repo.listUsers(db, opts);
 }
 
-/** Admin-only changes to an account; disabling it ends its sessions at once. */
+/**
+ * Admin-only changes to an account (kind, admin flag, disabled); disabling it ends its sessions and
+ * revokes its API keys at once. Users may change only their own name and password.
+ */
 export async function updateUser(
   deps: UsersDeps,
   viewer: Viewer,
@@ -121,6 +136,10 @@ export async function updateUser(
     !(self && patch.kind === undefined && patch.isAdmin === undefined && patch.disabled === undefined)
   ) {
     throw forbidden('Only admins may change other accounts, kinds, admin rights or disable accounts.');
+  }
+  // An admin who disabled or demoted themselves could not undo it: another admin must.
+  if (self && admin && (patch.disabled === true || patch.isAdmin === false)) {
+    throw forbidden('You may not disable your own account or take away your own admin rights.');
   }
   if (patch.password !== undefined) {
     checkPassword(patch.password);
@@ -145,14 +164,17 @@ export async function updateUser(
     });
     if (!updated) throw notFound('User', id);
     // Disabling ends every session; a new password ends every other session (not the one that set it).
-    if (patch.disabled) await repo.deleteSessionsOfUser(tx, id);
-    else if (passwordHash !== undefined) {
+    // Disabling also revokes the account's API keys (re-enabling does not bring them back).
+    if (patch.disabled) {
+      await repo.deleteSessionsOfUser(tx, id);
+      await repo.revokeApiKeysOfUser(tx, id);
+    } else if (passwordHash !== undefined) {
       await repo.deleteSessionsOfUser(tx, id, opts.keepSessionToken ? sha256(opts.keepSessionToken) : '');
     }
     await deps.bus.publish(tx, ...topics);
     return updated;
   });
-  for (const t of topics) deps.bus.apply(t);
+  for (const t of topics) await deps.bus.apply(t);
   return row;
 }
 
@@ -211,10 +233,10 @@ export class CredentialCache {
  * a new session, or a 401 that does not say which of the two was wrong.
  */
 export async function signIn(deps: UsersDeps, input: { email: string; password: string; ip: string }) {
-  deps.throttle.attempt(input.email, input.ip);
+  await deps.throttle.attempt(input.email, input.ip);
   const user = await authenticate(deps.db, input.email, input.password);
   if (!user) throw unauthenticated('Wrong e-mail address or password.');
-  deps.throttle.succeed(input.email, input.ip);
+  await deps.throttle.succeed(input.email, input.ip);
   return { user, ...(await startSession(deps, user.id)) };
 }
 
@@ -259,7 +281,7 @@ export async function endSession(deps: UsersDeps, token: string): Promise<void> 
     await repo.deleteSession(tx, hash);
     await deps.bus.publish(tx, `session:${hash}`);
   });
-  deps.bus.apply(`session:${hash}`);
+  await deps.bus.apply(`session:${hash}`);
 }
 
 /** Creates an API key for the viewer; the returned `key` is shown once and never again. */
@@ -297,7 +319,7 @@ export async function revokeApiKey(deps: UsersDeps, viewer: UserViewer, keyId: n
     await deps.bus.publish(tx, `key:${keyId}`);
     return revoked;
   });
-  deps.bus.apply(`key:${keyId}`);
+  await deps.bus.apply(`key:${keyId}`);
   return row;
 }
 

@@ -2,10 +2,9 @@
  * The account page: change your password, and create and revoke API keys (a new key is shown once,
  * on the page that created it, and never again).
  */
-import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { signedIn } from '../access/index.ts';
-import { packageVersion } from '../ops/routes.ts';
+import { versionLabel } from '../ops/routes.ts';
 import { AppError } from '../platform/errors.ts';
 import {
   type ApiKeyRow,
@@ -16,6 +15,7 @@ import {
   type UsersDeps,
   updateUser,
 } from '../users/index.ts';
+import { formBodies } from './forms.ts';
 import { Field, Layout } from './layout.tsx';
 
 type Form = Record<string, string | undefined>;
@@ -35,7 +35,7 @@ function when(d: Date | null) {
 function AccountPage(props: { request: FastifyRequest; state: AccountState }) {
   const viewer = signedIn(props.request.viewer);
   const csrf = props.request.credential?.csrfToken ?? '';
-  const ctx = { viewer, csrf, version: packageVersion };
+  const ctx = { viewer, csrf, version: versionLabel };
   const { keys, newKey, passwordErrors = {}, notice, keyError } = props.state;
   return (
     <Layout title="Your account" ctx={ctx}>
@@ -131,7 +131,7 @@ function AccountPage(props: { request: FastifyRequest; state: AccountState }) {
 
 /** Registers /account and its forms. */
 export async function accountPages(app: FastifyInstance, { deps }: { deps: UsersDeps }) {
-  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await formBodies(app, 64 * 1024);
 
   const render = async (
     request: FastifyRequest,

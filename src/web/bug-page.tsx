@@ -1,10 +1,10 @@
 /**
- * The bug page: every field, the steps this viewer may take (only the allowed transitions, a resolution
- * picker when resolving, duplicate-of), comments and the change history interleaved in time order, the
+ * The bug page: every field, one form to edit the fields this viewer may change (bug-edit.tsx) and take
+ * the steps they may take (only the allowed transitions, a resolution picker when resolving,
+ * duplicate-of), comments and the change history interleaved in time order, the
  * CC list with "add me / remove me", and the mid-air collision screen when someone changed the bug
  * meanwhile (their change shown, your edit kept, re-apply with one click).
  */
-import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { signedIn, type Viewer } from '../access/index.ts';
 import {
@@ -17,9 +17,19 @@ import {
   updateBug,
 } from '../bugs/index.ts';
 import { AppError } from '../platform/errors.ts';
+import { listProducts } from '../products/index.ts';
+import { findActiveUserByEmail, getUser } from '../users/index.ts';
+import { Script } from './assets.ts';
+import { type AttachmentRow, type AttachmentsContext, listBugAttachments } from '../attachments/index.ts';
+import { AttachmentsSection } from './attachments-section.tsx';
+import { ChangeForm, type ProductChoice } from './bug-edit.tsx';
+import { changedFields, EDIT_FIELDS, type EditField, readEditPatch, submitted } from './bug-edit-patch.ts';
+import { notFoundHtml } from './error-pages.tsx';
+import { PRIORITIES, SEVERITIES } from './file-bug-page.tsx';
+import { ErrorSummary, type Form } from './form-fields.tsx';
+import { formBodies } from './forms.ts';
 import { Alert, Layout, type PageContext, pageContext } from './layout.tsx';
 
-type Form = Record<string, string | undefined>;
 type Bug = Awaited<ReturnType<typeof getBug>>;
 type Comment = Awaited<ReturnType<typeof listComments>>[number];
 type Change = Awaited<ReturnType<typeof bugHistory>>[number];
@@ -31,10 +41,28 @@ interface Collision {
 
 interface PageState {
   error?: string | undefined;
+  /** Errors beside the fields of the change form. */
+  errors?: Form | undefined;
   collision?: Collision | undefined;
   /** What the user submitted, kept through an error or a collision. */
   values?: Form | undefined;
+  /** Of the submitted field values, keep only these (after a collision: the ones the user changed). */
+  keep?: EditField[] | undefined;
+  /** The form's `was_` values and row version to keep (after an error); else the bug's current ones. */
+  was?: Form | undefined;
+  rowVersion?: number | undefined;
 }
+
+/** What the change form needs besides the bug: who may edit what, and the products to move it to. */
+interface EditContext {
+  editable: EditField[];
+  current: Form;
+  products: ProductChoice[];
+}
+
+/** The form fields the service's error fields stand beside. */
+const FORM_FIELDS = new Set([...EDIT_FIELDS, 'status', 'resolution', 'duplicate_of', 'comment']);
+const formField = (field: string | undefined) => (field === 'assignee_id' ? 'assignee' : field);
 
 const time = (d: Date) => d.toISOString().slice(0, 16).replace('T', ' ');
 
@@ -64,10 +92,18 @@ function BugPage(props: {
   comments: Comment[];
   changes: Change[];
   actions: Awaited<ReturnType<typeof allowedActions>>;
+  edit: EditContext;
   state: PageState;
+  attachments?: AttachmentRow[] | undefined;
 }) {
-  const { bug, ctx, actions, state } = props;
-  const values = state.values ?? {};
+  const { bug, ctx, actions, state, edit } = props;
+  const values: Form = { ...edit.current };
+  for (const f of EDIT_FIELDS) {
+    const typed =
+      state.values && (!state.keep || state.keep.includes(f)) ? submitted(state.values, f) : undefined;
+    if (typed !== undefined) values[f] = typed;
+  }
+  for (const k of ['status', 'resolution', 'duplicate_of', 'comment']) values[k] = state.values?.[k];
   const viewerId = ctx.viewer.kind === 'user' ? ctx.viewer.id : 0;
   const onCc = bug.cc.some((u) => u.id === viewerId);
   const fields: [string, string][] = [
@@ -89,6 +125,7 @@ function BugPage(props: {
         {bug.confidential ? <span class="muted"> (confidential)</span> : ''}
       </h1>
       <Alert message={state.error} />
+      <ErrorSummary errors={state.errors ?? {}} what="Your change was not saved" />
       {state.collision ? (
         <div class="alert" role="alert">
           <p>
@@ -168,68 +205,34 @@ function BugPage(props: {
           ),
         )}
       </ol>
+      <AttachmentsSection bugId={bug.id} ctx={ctx} items={props.attachments} />
       <h2>Change this bug</h2>
-      <form method="post" action={`/bugs/${bug.id}/change`} class="card">
-        <input type="hidden" name="_csrf" value={ctx.csrf} />
-        <input type="hidden" name="row_version" value={String(bug.row_version)} />
-        {actions.statuses.length ? (
-          <>
-            <label for="f-status">Status</label>
-            <select id="f-status" name="status">
-              <option value="">{`${bug.status} (no change)`}</option>
-              {actions.statuses.map((s) => (
-                <option value={s} selected={values['status'] === s}>
-                  {s}
-                </option>
-              ))}
-            </select>
-            <label for="f-resolution">Resolution (when resolving)</label>
-            <select id="f-resolution" name="resolution">
-              <option value="">—</option>
-              {actions.resolutions.map((r) => (
-                <option value={r} selected={values['resolution'] === r}>
-                  {r}
-                </option>
-              ))}
-            </select>
-            <label for="f-duplicate_of">Duplicate of bug (for DUPLICATE)</label>
-            <input
-              id="f-duplicate_of"
-              name="duplicate_of"
-              type="text"
-              inputmode="numeric"
-              value={values['duplicate_of'] ?? ''}
-            />
-          </>
-        ) : (
-          ''
-        )}
-        <label for="f-comment">Comment</label>
-        <textarea id="f-comment" name="comment" rows="5" safe>
-          {values['comment'] ?? ''}
-        </textarea>
-        <button type="submit">Save</button>
-      </form>
-    </Layout>
-  );
-}
-
-/** The not-found page in the layout: for bugs that do not exist and bugs the viewer may not see alike. */
-function NotFound(props: { ctx: PageContext; id: string }) {
-  return (
-    <Layout title="Not found" ctx={props.ctx}>
-      <h1>Not found</h1>
-      <p safe>{`There is no bug ${props.id}, or you may not see it.`}</p>
-      <p>
-        <a href="/">Home</a>
-      </p>
+      <ChangeForm
+        bugId={bug.id}
+        csrf={ctx.csrf}
+        rowVersion={state.rowVersion ?? bug.row_version}
+        status={bug.status}
+        statuses={actions.statuses}
+        resolutions={actions.resolutions}
+        editable={edit.editable}
+        was={state.was ?? edit.current}
+        values={values}
+        errors={state.errors ?? {}}
+        products={edit.products}
+        severities={SEVERITIES}
+        priorities={PRIORITIES}
+      />
+      <Script name="bug-page" />
     </Layout>
   );
 }
 
 /** Registers /bugs/:id and its forms. */
-export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsContext }) {
-  await app.register(formbody, { bodyLimit: 256 * 1024 });
+export async function bugPages(
+  app: FastifyInstance,
+  { ctx: bugs, attachments }: { ctx: BugsContext; attachments?: AttachmentsContext },
+) {
+  await formBodies(app, 256 * 1024);
 
   const render = async (
     request: FastifyRequest,
@@ -247,15 +250,17 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
         return reply
           .code(404)
           .type('text/html; charset=utf-8')
-          .send(<NotFound ctx={pageContext(request)} id={String(id)} />);
+          .send(notFoundHtml(request, `There is no bug ${id}, or you may not see it.`));
       }
       throw err;
     }
-    const [comments, changes, actions] = await Promise.all([
+    const [comments, changes, actions, files] = await Promise.all([
       listComments(bugs, viewer, id),
       bugHistory(bugs, viewer, id),
       allowedActions(bugs.db, viewer, bug),
+      attachments ? listBugAttachments(attachments, viewer, id) : undefined,
     ]);
+    const edit = await editContext(viewer, bug, actions.can_edit_fields);
     return reply
       .code(status)
       .type('text/html; charset=utf-8')
@@ -267,9 +272,36 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
           comments={comments}
           changes={changes}
           actions={actions}
+          edit={edit}
           state={state}
+          attachments={files}
         />,
       );
+  };
+
+  /** Which fields the viewer may edit, their current values, and (staff) the products to move to. */
+  const editContext = async (viewer: Viewer, bug: Bug, may: string | string[]): Promise<EditContext> => {
+    const editable: EditField[] =
+      may === 'all'
+        ? EDIT_FIELDS
+        : EDIT_FIELDS.filter(
+            // A reporter may make their bug confidential, but only staff may make it public again.
+            (f) => Array.isArray(may) && may.includes(f) && !(f === 'confidential' && bug.confidential),
+          );
+    const staff = may === 'all';
+    const assignee = staff && bug.assignee_id ? await getUser(bugs.db, viewer, bug.assignee_id) : undefined;
+    const current: Form = {
+      summary: bug.summary,
+      product_id: String(bug.product_id),
+      version_id: String(bug.version_id),
+      component_id: String(bug.component_id),
+      severity: bug.severity,
+      priority: bug.priority,
+      assignee: assignee?.email ?? '',
+      confidential: bug.confidential ? '1' : '',
+    };
+    const products = staff ? await listProducts(bugs.db, viewer) : [];
+    return { editable, current, products };
   };
 
   app.get<{ Params: { id: string } }>('/bugs/:id', async (request, reply) =>
@@ -279,18 +311,28 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
   app.post<{ Params: { id: string }; Body: Form }>('/bugs/:id/change', async (request, reply) => {
     const id = Number(request.params.id);
     const body = request.body ?? {};
+    const rowVersion = Number(body['row_version']);
+    const was: Form = Object.fromEntries(EDIT_FIELDS.map((f) => [f, body[`was_${f}`]]));
+    const kept = { values: body, was, rowVersion: rowVersion || undefined };
+    // Without JavaScript: another product was chosen; offer its versions and components, save nothing.
+    if (body['step'] === 'product') return render(request, reply, id, 200, kept);
     const comment = (body['comment'] ?? '').trim();
     const duplicateOf = body['duplicate_of']?.trim();
-    if (duplicateOf && !/^\d{1,10}$/.test(duplicateOf)) {
-      return render(request, reply, id, 400, { error: 'Duplicate of: give a bug number.', values: body });
-    }
-    const rowVersion = Number(body['row_version']);
+    const { patch, errors } = await readEditPatch(body, {
+      severities: SEVERITIES,
+      priorities: PRIORITIES,
+      userByEmail: async (email) => (await findActiveUserByEmail(bugs.db, email))?.id,
+    });
+    if (duplicateOf && !/^\d{1,10}$/.test(duplicateOf)) errors['duplicate_of'] = 'Give a bug number.';
+    if (comment.length > 65535) errors['comment'] = 'A comment has at most 65,535 characters.';
+    if (Object.keys(errors).length) return render(request, reply, id, 400, { ...kept, errors });
     try {
       await updateBug(
         bugs,
         signedIn(request.viewer),
         id,
         {
+          ...patch,
           status: body['status'] || undefined,
           resolution: body['resolution'] || undefined,
           duplicateOf: duplicateOf ? Number(duplicateOf) : undefined,
@@ -300,14 +342,20 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
       );
       return reply.redirect(`/bugs/${id}`, 303);
     } catch (err) {
-      if (!(err instanceof AppError) || err.status === 404) throw err;
+      if (!(err instanceof AppError) || err.status === 404 || err.status >= 500) throw err;
       if (err.code === 'mid_air_collision') {
+        // Their change stays; the fields I changed keep my values, to be applied on top with one click.
         return render(request, reply, id, 409, {
           collision: err.details as unknown as Collision,
           values: body,
+          keep: changedFields(body),
         });
       }
-      return render(request, reply, id, err.status, { error: err.message, values: body });
+      const field = formField(err.field);
+      if (field && FORM_FIELDS.has(field)) {
+        return render(request, reply, id, err.status, { ...kept, errors: { [field]: err.message } });
+      }
+      return render(request, reply, id, err.status, { ...kept, error: err.message });
     }
   });
 
@@ -323,6 +371,12 @@ export async function bugPages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsC
     const id = Number(request.params.id);
     const body = (request.body?.['comment'] ?? '').trim();
     if (!body) return render(request, reply, id, 400, { error: 'Write a comment first.' });
+    if (body.length > 65535) {
+      return render(request, reply, id, 400, {
+        values: { comment: body },
+        errors: { comment: 'A comment has at most 65,535 characters.' },
+      });
+    }
     const c = await addComment(bugs, signedIn(request.viewer), id, { body });
     return reply.redirect(`/bugs/${id}#c${c.id}`, 303);
   });

@@ -2,13 +2,11 @@
  * The home page: for a signed-in user, the dashboard (my open bugs — reported, assigned, CC'd — the bugs
  * changed most recently that they may see, and counts per status); for others, what Bugzot is.
  */
-import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import type { UserViewer } from '../access/index.ts';
 import { type BugsContext, listBugs, statusCounts } from '../bugs/index.ts';
+import { SavedSearchList } from './bug-list-page.tsx';
 import { BugCells, Layout, pageContext, statusText } from './layout.tsx';
-
-const stylesheet = readFileSync(new URL('./assets/app.css', import.meta.url), 'utf8');
 
 type Row = Awaited<ReturnType<typeof listBugs>>[number];
 
@@ -61,6 +59,8 @@ async function dashboard(bugs: BugsContext, viewer: UserViewer) {
       <BugTable caption="Assigned to me" rows={assigned} empty="Nothing assigned to you." />
       <BugTable caption="Reported by me" rows={reported} empty="You have no open reports." />
       <BugTable caption="I am on the CC list" rows={cc} empty="You follow no open bugs." />
+      <h2>Saved searches</h2>
+      {await SavedSearchList({ db: bugs.db, viewer })}
       <h2>Recently changed</h2>
       <BugTable caption="The latest changes to bugs you may see" rows={recent} empty="No bugs yet." />
       <h2>Bugs by status</h2>
@@ -80,12 +80,8 @@ async function dashboard(bugs: BugsContext, viewer: UserViewer) {
   );
 }
 
-/** Registers / and /assets/app.css. */
+/** Registers the home page (the stylesheet and scripts are served by assets.ts). */
 export async function homePages(app: FastifyInstance, { ctx: bugs }: { ctx: BugsContext }) {
-  app.get('/assets/app.css', { config: { public: true } }, async (_request, reply) =>
-    reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(stylesheet),
-  );
-
   app.get('/', { config: { public: true } }, async (request, reply) => {
     const viewer = request.viewer;
     const ctx = pageContext(request);

@@ -4,7 +4,9 @@
  */
 import type { FastifyRequest } from 'fastify';
 import type { Viewer } from '../access/index.ts';
-import { packageVersion } from '../ops/routes.ts';
+import { versionLabel } from '../ops/routes.ts';
+import { assetUrl } from './assets.ts';
+import { attr } from './form-fields.tsx';
 
 /** What every page tells the layout. */
 export interface PageContext {
@@ -16,7 +18,7 @@ export interface PageContext {
 
 /** The context of a page for a signed-in (or anonymous) viewer: who, their session's form token, the version. */
 export function pageContext(request: FastifyRequest): PageContext {
-  return { viewer: request.viewer, csrf: request.credential?.csrfToken ?? '', version: packageVersion };
+  return { viewer: request.viewer, csrf: request.credential?.csrfToken ?? '', version: versionLabel };
 }
 
 /** The whole document around a page's content. */
@@ -30,7 +32,7 @@ export function Layout(props: { title: string; ctx: PageContext; children?: JSX.
           <meta charset="utf-8" />
           <meta name="viewport" content="width=device-width,initial-scale=1" />
           <title safe>{`${props.title} · Bugzot`}</title>
-          <link rel="stylesheet" href="/assets/app.css" />
+          <link rel="stylesheet" href={assetUrl('app.css')} />
         </head>
         <body>
           <a class="skip" href="#main">
@@ -45,9 +47,11 @@ export function Layout(props: { title: string; ctx: PageContext; children?: JSX.
               <>
                 <a href="/bugs">Bugs</a>
                 <a href="/bugs/new">File a bug</a>
+                {viewer.isAdmin ? <a href="/admin">Admin</a> : ''}
                 <a href="/account" safe>
                   {viewer.name}
                 </a>
+                <a href="/preferences/email">Email</a>
                 <form method="post" action="/signout">
                   <input type="hidden" name="_csrf" value={csrf} />
                   <button type="submit" class="link">
@@ -89,7 +93,7 @@ export function Field(props: {
         id={id}
         name={props.name}
         type={props.type ?? 'text'}
-        value={props.value ?? ''}
+        value={attr(props.value)}
         autocomplete={props.autocomplete}
         required={props.required ?? true}
         aria-invalid={props.error ? 'true' : undefined}

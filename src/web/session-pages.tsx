@@ -4,10 +4,9 @@
  * (a random HttpOnly cookie echoed in the form); signed-in forms carry the session's CSRF token.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config.ts';
-import { packageVersion } from '../ops/routes.ts';
+import { versionLabel } from '../ops/routes.ts';
 import { AppError } from '../platform/errors.ts';
 import {
   createUser,
@@ -17,6 +16,7 @@ import {
   signIn,
   type UsersDeps,
 } from '../users/index.ts';
+import { formBodies } from './forms.ts';
 import { Alert, Field, Layout, type PageContext } from './layout.tsx';
 
 /** Cookie holding the anonymous form token. */
@@ -135,11 +135,11 @@ export async function sessionPages(
   { deps, config }: { deps: UsersDeps; config: Config },
 ) {
   // HTML forms post urlencoded bodies; only these page routes accept them (the API takes JSON only).
-  await app.register(formbody, { bodyLimit: 64 * 1024 });
+  await formBodies(app, 64 * 1024);
   const anonymousCtx = (request: FastifyRequest, reply: FastifyReply): PageContext => ({
     viewer: request.viewer,
     csrf: request.credential?.csrfToken ?? anonymousToken(request, reply),
-    version: packageVersion,
+    version: versionLabel,
   });
 
   app.get<{ Querystring: { next?: string } }>(

@@ -55,6 +55,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     NODE_ENV: 'test',
     LOG_LEVEL: 'silent',
     DATA_DIR: '/tmp/bugzot-test-unused',
+    // Tests make many requests as one user; the rate limit has its own tests (test/redis.test.ts).
+    RATE_LIMIT_PER_MINUTE: '0',
     ...env,
   });
   const app = await buildApp({ config, db: testDb.db });

@@ -1,0 +1,304 @@
+/**
+ * Upload benchmark: a large .tgz (default 4 GiB, BENCH_UPLOAD_MIB to change) sent to `bugzot serve`
+ * (its own process, on PostgreSQL, local storage) through the single-request path and through tus in
+ * 64 MiB chunks, beside a raw node:http server that only pipes the body to a file, in the same run.
+ * Prints MB/s, the ratio to the raw baseline and the server's peak RSS; then 20 concurrent 256 MiB
+ * uploads (BENCH_CONCURRENT_MIB) and the peak RSS meanwhile.
+ *
+ *   node --import tsx bench/uploads.ts
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { once } from 'node:events';
+import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { openPostgres } from '../src/platform/db.ts';
+import { migrate } from '../src/platform/migrate.ts';
+import { createApiKey, createUser, toViewer } from '../src/users/index.ts';
+import { benchDatabase, freePort, startServer } from './lib.ts';
+
+const MiB = 1024 * 1024;
+const bigBytes = Number(process.env['BENCH_UPLOAD_MIB'] ?? 4096) * MiB;
+const concurrentBytes = Number(process.env['BENCH_CONCURRENT_MIB'] ?? 256) * MiB;
+const CONCURRENT = 20;
+const CHUNK = 64 * MiB;
+const dir = mkdtempSync(join(tmpdir(), 'bugzot-bench-uploads-'));
+
+/** Writes a gzip-compressed tar of about `bytes` (one member of random data; gzip stores it). */
+async function makeTgz(path: string, bytes: number): Promise<void> {
+  const member = bytes - 3 * 512;
+  const header = Buffer.alloc(512);
+  header.write('diag/data.bin', 0);
+  header.write('0000644\0', 100);
+  header.write('0000000\0', 108);
+  header.write('0000000\0', 116);
+  header.write(`${member.toString(8).padStart(11, '0')}\0`, 124);
+  header.write(
+    `${Math.floor(Date.now() / 1000)
+      .toString(8)
+      .padStart(11, '0')}\0`,
+    136,
+  );
+  header.write('        ', 148);
+  header.write('0', 156);
+  header.write('ustar\u000000', 257);
+  let sum = 0;
+  for (const b of header) sum += b;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  async function* tar() {
+    yield header;
+    const block = Buffer.allocUnsafe(4 * MiB);
+    let left = member;
+    while (left > 0) {
+      const n = Math.min(left, block.length);
+      randomFillSync(block, 0, n);
+      yield Buffer.from(block.subarray(0, n));
+      left -= n;
+    }
+    yield Buffer.alloc((512 - (member % 512)) % 512);
+    yield Buffer.alloc(1024);
+  }
+  await pipeline(tar(), createGzip({ level: 0 }), createWriteStream(path));
+}
+
+/** Samples a process's resident memory every 50 ms; `peak()` is the highest since the last `reset()`. */
+function rssSampler(pid: number) {
+  let max = 0;
+  const read = () => {
+    try {
+      const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      if (m) max = Math.max(max, Number(m[1]) * 1024);
+    } catch {
+      // gone
+    }
+  };
+  const timer = setInterval(read, 50);
+  return {
+    reset() {
+      max = 0;
+      read();
+    },
+    peak: () => max,
+    stop: () => clearInterval(timer),
+  };
+}
+
+/** Sends `path` (or bytes start..end of it) as a request body; resolves with status and answer. */
+function send(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+  path: string,
+  range?: { start: number; end: number },
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      let body = '';
+      res.on('data', (c) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    createReadStream(path, { highWaterMark: MiB, ...(range ?? {}) })
+      .on('error', reject)
+      .pipe(req);
+  });
+}
+
+async function startRawUploadBaseline(): Promise<{
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}> {
+  const port = await freePort();
+  const target = JSON.stringify(join(dir, 'raw-upload'));
+  const code = `
+    const fs = require('node:fs');
+    const { pipeline } = require('node:stream');
+    require('node:http').createServer((req, res) => {
+      pipeline(req, fs.createWriteStream(${target}), (err) => {
+        res.writeHead(err ? 500 : 201, { 'content-type': 'text/plain' });
+        res.end(err ? 'failed' : 'stored');
+      });
+    }).listen(${port}, '127.0.0.1', () => process.stdout.write('ready\\n'));`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(child.stdout!, 'data');
+  return {
+    url: `http://127.0.0.1:${port}/upload`,
+    child,
+    async stop() {
+      child.kill('SIGTERM');
+      await once(child, 'close');
+    },
+  };
+}
+
+const mbps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000);
+const mb = (bytes: number) => `${(bytes / MiB).toFixed(0)} MB`;
+
+const db = await benchDatabase();
+const stops: (() => Promise<void>)[] = [db.stop, async () => rmSync(dir, { recursive: true, force: true })];
+try {
+  const conn = await openPostgres(db.url, 2);
+  await migrate(conn);
+  const admin = await createUser(conn, {
+    email: 'bench@example.com',
+    name: 'Bench',
+    password: 'correct horse battery',
+    kind: 'internal',
+    isAdmin: true,
+  });
+  const { key } = await createApiKey(conn, toViewer(admin), {
+    name: 'bench',
+    scope: 'read-write',
+    expiresAt: null,
+  });
+  await conn.close();
+  const auth = { authorization: `Bearer ${key}` };
+
+  process.stderr.write(`writing a ${mb(bigBytes)} .tgz and a ${mb(concurrentBytes)} one...\n`);
+  const big = join(dir, 'big.tgz');
+  const small = join(dir, 'small.tgz');
+  await makeTgz(big, bigBytes);
+  await makeTgz(small, concurrentBytes);
+  const size = statSync(big).size;
+  const smallSize = statSync(small).size;
+
+  const server = await startServer(
+    { DATABASE_URL: db.url, DATA_DIR: join(dir, 'data'), ATTACHMENT_MAX_BYTES: String(16 * 1024 * MiB) },
+    [],
+  );
+  stops.unshift(server.stop);
+  const json = async (path: string, body: object) => {
+    const res = await fetch(`${server.url}/api/v1${path}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return (await res.json()) as { id: number };
+  };
+  const product = await json('/products', { name: 'Bench', is_released: true });
+  const version = await json(`/products/${product.id}/versions`, { name: '1.0', is_released: true });
+  const component = await json(`/products/${product.id}/components`, { name: 'Core' });
+  const bug = await json('/bugs', {
+    product_id: product.id,
+    version_id: version.id,
+    component_id: component.id,
+    summary: 'Benchmark uploads',
+  });
+  const remove = (id: number) =>
+    fetch(`${server.url}/api/v1/attachments/${id}`, { method: 'DELETE', headers: auth }).then(
+      (r) => r.status,
+    );
+
+  const idle = rssSampler(server.child.pid!);
+  await new Promise((r) => setTimeout(r, 300));
+  const idleRss = idle.peak();
+  idle.stop();
+  const raw = await startRawUploadBaseline();
+  stops.unshift(raw.stop);
+  const rawRss = rssSampler(raw.child.pid!);
+  const appRss = rssSampler(server.child.pid!);
+  stops.unshift(async () => {
+    rawRss.stop();
+    appRss.stop();
+  });
+
+  // 1. Raw baseline.
+  rawRss.reset();
+  let t0 = performance.now();
+  const r0 = await send(raw.url, 'PUT', { 'content-length': String(size) }, big);
+  const rawMs = performance.now() - t0;
+  if (r0.status !== 201) throw new Error(`baseline: ${r0.status}`);
+  rmSync(join(dir, 'raw-upload'), { force: true });
+
+  // 2. Single request.
+  appRss.reset();
+  t0 = performance.now();
+  const r1 = await send(
+    `${server.url}/api/v1/bugs/${bug.id}/attachments/big.tgz`,
+    'PUT',
+    { ...auth, 'content-length': String(size) },
+    big,
+  );
+  const singleMs = performance.now() - t0;
+  const singleRss = appRss.peak();
+  if (r1.status !== 201) throw new Error(`single request: ${r1.status} ${r1.body}`);
+  await remove((JSON.parse(r1.body) as { id: number }).id);
+
+  // 3. tus, 64 MiB chunks.
+  appRss.reset();
+  t0 = performance.now();
+  const meta = `filename ${Buffer.from('big.tgz').toString('base64')},bug_id ${Buffer.from(String(bug.id)).toString('base64')}`;
+  const created = await fetch(`${server.url}/api/v1/uploads`, {
+    method: 'POST',
+    headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': String(size), 'upload-metadata': meta },
+  });
+  if (created.status !== 201) throw new Error(`tus create: ${created.status}`);
+  const uploadUrl = `${server.url}${created.headers.get('location')}`;
+  let attachmentId = 0;
+  for (let offset = 0; offset < size; offset += CHUNK) {
+    const end = Math.min(size, offset + CHUNK) - 1;
+    const res = await send(
+      uploadUrl,
+      'PATCH',
+      {
+        ...auth,
+        'tus-resumable': '1.0.0',
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': String(offset),
+        'content-length': String(end - offset + 1),
+      },
+      big,
+      { start: offset, end },
+    );
+    if (res.status !== 204) throw new Error(`tus PATCH at ${offset}: ${res.status} ${res.body}`);
+    if (process.env['BENCH_VERBOSE'])
+      process.stderr.write(`PATCH ${offset / MiB} MiB: ${(performance.now() - t0).toFixed(0)} ms\n`);
+    attachmentId = Number(res.headers['bugzot-attachment-id'] ?? 0);
+  }
+  const tusMs = performance.now() - t0;
+  const tusRss = appRss.peak();
+  await remove(attachmentId);
+
+  // 4. 20 concurrent uploads.
+  appRss.reset();
+  t0 = performance.now();
+  const results = await Promise.all(
+    Array.from({ length: CONCURRENT }, (_, i) =>
+      send(
+        `${server.url}/api/v1/bugs/${bug.id}/attachments/c${i}.tgz`,
+        'PUT',
+        { ...auth, 'content-length': String(smallSize) },
+        small,
+      ),
+    ),
+  );
+  const concurrentMs = performance.now() - t0;
+  const concurrentRss = appRss.peak();
+  const failed = results.filter((r) => r.status !== 201);
+  if (failed.length) throw new Error(`${failed.length} concurrent uploads failed: ${failed[0]!.body}`);
+
+  const base = mbps(size, rawMs);
+  const row = (name: string, ms: number, rss: number) =>
+    `| ${name.padEnd(44)} | ${mbps(size, ms).toFixed(0).padStart(6)} | ${(mbps(size, ms) / base).toFixed(2).padStart(5)} | ${mb(rss).padStart(8)} |`;
+  const out = [
+    `upload of a ${mb(size)} .tgz, node ${process.version}, server on PostgreSQL with local storage ` +
+      `(server RSS when idle: ${mb(idleRss)})`,
+    '',
+    '| path                                         |   MB/s | ratio | peak RSS |',
+    '| -------------------------------------------- | -----: | ----: | -------: |',
+    row('raw node:http, body piped to a file', rawMs, rawRss.peak()),
+    row('bugzot single request (PUT, one pass)', singleMs, singleRss),
+    row('bugzot tus, 64 MiB chunks', tusMs, tusRss),
+    '',
+    `${CONCURRENT} concurrent ${mb(smallSize)} uploads: ${(mbps(smallSize * CONCURRENT, concurrentMs)).toFixed(0)} MB/s in total, ` +
+      `${(concurrentMs / 1000).toFixed(1)} s, server peak RSS ${mb(concurrentRss)}`,
+  ];
+  console.log(out.join('\n'));
+} finally {
+  for (const stop of stops) await stop().catch((err) => console.error(err));
+}

@@ -1,0 +1,136 @@
+/**
+ * The one-pass ingest: a request body streams into storage through a meter that counts bytes against
+ * the limit, feeds the running SHA-256 and the content inspector, with backpressure all the way
+ * (the socket is read only as fast as storage and the inflater take it). Nothing is buffered whole.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Transform, type Writable } from 'node:stream';
+import { AppError } from '../platform/errors.ts';
+import { type Inspection, Inspector } from './inspect.ts';
+
+/** The running state of one file being ingested: its hash and its inspection, from byte 0. */
+export class IngestState {
+  readonly hash: Hash = createHash('sha256');
+  readonly inspector: Inspector;
+  /** Bytes fed so far. */
+  bytes = 0;
+  constructor(fileName: string, allowed: ReadonlySet<string>) {
+    this.inspector = new Inspector(fileName, allowed);
+  }
+  /** Hex SHA-256 and inspection result, once every byte went in. */
+  async finish(): Promise<{ sha256: string; inspection: Inspection }> {
+    const inspection = await this.inspector.finish();
+    return { sha256: this.hash.digest('hex'), inspection };
+  }
+  dispose(): void {
+    this.inspector.dispose();
+  }
+}
+
+/** 413 with the limit in words. */
+export function tooLarge(limit: number): AppError {
+  return new AppError(
+    413,
+    'payload_too_large',
+    `The file is larger than the limit of ${limit} bytes (ATTACHMENT_MAX_BYTES); nothing was kept.`,
+    'file',
+  );
+}
+
+/** How a stream-in ended. */
+export interface StreamOutcome {
+  /** Bytes that went through to storage. */
+  received: number;
+  /** The client went away (or sent nothing for too long): what arrived was written, the rest never came. */
+  bodyError?: Error;
+}
+
+/**
+ * Streams `body` into `sink`, feeding `state` (when given) and `chunkHash` (tus checksums), refusing
+ * more than `limit` bytes. When the client breaks off, the bytes already metered are still written
+ * (so the hash state and stored bytes agree) and the outcome says so; our own refusals (413, a file
+ * that is not what it claims) and storage errors reject.
+ */
+export function streamInto(
+  body: Readable,
+  sink: Writable,
+  opts: {
+    state?: IngestState | undefined;
+    chunkHash?: Hash | undefined;
+    limit: number;
+    idleMs: number;
+    limitBytes: number;
+    /** Updated as bytes arrive (for lease renewal). */
+    progress?: { received: number };
+  },
+): Promise<StreamOutcome> {
+  const { state, chunkHash, limit } = opts;
+  let received = 0;
+  let lastData = Date.now();
+  return new Promise<StreamOutcome>((resolve, reject) => {
+    let settled = false;
+    let bodyError: Error | undefined;
+    const meter = new Transform({
+      highWaterMark: 1024 * 1024,
+      transform(chunk: Buffer, _enc, cb) {
+        lastData = Date.now();
+        if (received + chunk.length > limit) {
+          cb(tooLarge(opts.limitBytes));
+          return;
+        }
+        received += chunk.length;
+        if (opts.progress) opts.progress.received = received;
+        chunkHash?.update(chunk);
+        if (!state) {
+          cb(null, chunk);
+          return;
+        }
+        state.hash.update(chunk);
+        state.bytes += chunk.length;
+        let wait: Promise<void> | undefined;
+        try {
+          wait = state.inspector.write(chunk);
+        } catch (err) {
+          cb(err as Error);
+          return;
+        }
+        if (wait) wait.then(() => cb(null, chunk), cb);
+        else cb(null, chunk);
+      },
+    });
+    const idle = setInterval(
+      () => {
+        if (Date.now() - lastData > opts.idleMs) body.destroy(new Error('no data for too long'));
+      },
+      Math.min(1000, opts.idleMs),
+    );
+    const fail = (err: unknown) => {
+      if (settled) return;
+      settled = true;
+      clearInterval(idle);
+      body.unpipe(meter);
+      body.resume();
+      meter.destroy();
+      sink.destroy();
+      reject(err);
+    };
+    body.on('error', (err) => {
+      // The client went away: flush what arrived, then report.
+      if (settled || bodyError) return;
+      bodyError = err;
+      body.unpipe(meter);
+      meter.end();
+    });
+    body.on('aborted', () => body.emit('error', Object.assign(new Error('aborted'), { code: 'ECONNRESET' })));
+    meter.on('error', fail);
+    sink.on('error', fail);
+    sink.on('finish', () => {
+      if (settled) return;
+      settled = true;
+      clearInterval(idle);
+      resolve(bodyError ? { received, bodyError } : { received });
+    });
+    body.pipe(meter).pipe(sink);
+  });
+}
