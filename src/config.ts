@@ -148,6 +148,19 @@ const schema = z.object({
   WORKER_CONCURRENCY: positiveInt(256).default(4),
   WORKER_POLL_MS: positiveInt(600_000).default(1000),
   JOB_RETRY_BASE_MS: positiveInt(86_400_000).default(30_000),
+  WEBHOOK_ALLOWED_HOSTS: z
+    .string()
+    .refine(
+      (v) =>
+        v
+          .split(',')
+          .map((e) => e.trim())
+          .filter(Boolean)
+          .every((e) => /^(\*\.)?[A-Za-z0-9.-]+$/.test(e) || /^[0-9a-fA-F:.]+(\/\d{1,3})?$/.test(e)),
+      'must be a comma-separated list of host names (*.example.com) or IP addresses/CIDR ranges',
+    )
+    .default(''),
+  WEBHOOK_DISABLE_AFTER_FAILURES: positiveInt(10_000).default(10),
   JOB_LEASE_SECONDS: positiveInt(86_400).default(300),
 });
 
@@ -216,6 +229,12 @@ export type Config = Readonly<{
     pollMs: number;
     retryBaseMs: number;
     leaseSeconds: number;
+  }>;
+  webhooks: Readonly<{
+    /** Host patterns and CIDR ranges a webhook URL may target besides public addresses. */
+    allowedHosts: readonly string[];
+    /** Consecutive failed deliveries after which a webhook is disabled. */
+    disableAfterFailures: number;
   }>;
 }>;
 
@@ -334,6 +353,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       pollMs: raw.WORKER_POLL_MS,
       retryBaseMs: raw.JOB_RETRY_BASE_MS,
       leaseSeconds: raw.JOB_LEASE_SECONDS,
+    }),
+    webhooks: Object.freeze({
+      allowedHosts: Object.freeze(
+        raw.WEBHOOK_ALLOWED_HOSTS.split(',')
+          .map((e) => e.trim())
+          .filter(Boolean),
+      ),
+      disableAfterFailures: raw.WEBHOOK_DISABLE_AFTER_FAILURES,
     }),
   });
 }

@@ -70,6 +70,26 @@ test('database pool, cache lookups and process metrics are reported', async () =
   }
 });
 
+test('uploads, mails and the job queue are reported', async () => {
+  const res = await t.request({
+    method: 'PUT',
+    url: `/api/v1/bugs/${w.bugs.public.id}/attachments/metrics.log`,
+    as: w.users.dev,
+    headers: { 'content-type': 'application/octet-stream' },
+    payload: Buffer.from('a log line\n'.repeat(100)),
+  });
+  assert.equal(res.statusCode, 201, res.body);
+  const m = await scrape();
+  assert.ok(Number(m.get('bugzot_upload_bytes_total')?.metrics[0]?.value) >= 1100, 'upload bytes counted');
+  assert.equal(m.get('bugzot_uploads_active')?.metrics[0]?.value, '0');
+  assert.equal(m.get('bugzot_mails_sent_total')?.type, 'COUNTER');
+  assert.equal(m.get('bugzot_mails_failed_total')?.type, 'COUNTER');
+  // Filing and changing bugs queued mail jobs (no worker runs in this test app).
+  const jobs = m.get('bugzot_jobs');
+  assert.equal(jobs?.type, 'GAUGE');
+  assert.ok(jobs?.metrics.some((s) => s.labels?.['state'] === 'pending' && Number(s.value) >= 1));
+});
+
 test('metrics are refused to addresses outside METRICS_ALLOW', async () => {
   const res = await t.app.inject({ method: 'GET', url: '/metrics', remoteAddress: '203.0.113.9' });
   assert.equal(res.statusCode, 403);

@@ -7,7 +7,15 @@ import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Transform, type Writable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
+import { counter, gauge } from '../platform/metrics.ts';
 import { type Inspection, Inspector } from './inspect.ts';
+
+/** Upload figures for /metrics: bytes received by this process and bodies being received now. */
+const uploadBytes = counter(
+  'bugzot_upload_bytes_total',
+  'Attachment bytes received (single request and tus chunks).',
+);
+const activeUploads = gauge('bugzot_uploads_active', 'Upload bodies being received now.');
 
 /** The running state of one file being ingested: its hash and its inspection, from byte 0. */
 export class IngestState {
@@ -68,6 +76,7 @@ export function streamInto(
   const { state, chunkHash, limit } = opts;
   let received = 0;
   let lastData = Date.now();
+  activeUploads.inc();
   return new Promise<StreamOutcome>((resolve, reject) => {
     let settled = false;
     let bodyError: Error | undefined;
@@ -80,6 +89,7 @@ export function streamInto(
           return;
         }
         received += chunk.length;
+        uploadBytes.inc(chunk.length);
         if (opts.progress) opts.progress.received = received;
         chunkHash?.update(chunk);
         if (!state) {
@@ -132,5 +142,5 @@ export function streamInto(
       resolve(bodyError ? { received, bodyError } : { received });
     });
     body.pipe(meter).pipe(sink);
-  });
+  }).finally(() => activeUploads.dec());
 }

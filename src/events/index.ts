@@ -52,6 +52,9 @@ export interface StoredBugEvent {
 /** The job kind that turns one person's recent events on one bug into mails (see src/notify). */
 export const NOTIFY_BATCH_JOB = 'notify.batch';
 
+/** The job kind that turns one event into one delivery job per matching webhook (see src/webhooks). */
+export const WEBHOOK_FANOUT_JOB = 'webhook.fanout';
+
 /**
  * Records a bug event inside the caller's transaction `tx` and enqueues its consumers there too.
  * Returns the event id. Call it after the change itself was written.
@@ -67,6 +70,12 @@ export async function recordEvent(tx: Queryable, event: BugEvent): Promise<numbe
     kind: NOTIFY_BATCH_JOB,
     payload: { bugId: event.bugId, actorId: event.actorId },
     groupKey: `${event.bugId}:${event.actorId}`,
+  });
+  // One webhook fan-out per event: it creates a delivery job per matching webhook (src/webhooks).
+  await enqueue(tx, {
+    kind: WEBHOOK_FANOUT_JOB,
+    payload: { eventId: Number(row!.id) },
+    idempotencyKey: `event:${row!.id}`,
   });
   return row!.id;
 }

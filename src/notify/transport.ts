@@ -5,9 +5,17 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { counter } from '../platform/metrics.ts';
 import { withSpan } from '../platform/tracing.ts';
 import nodemailer from 'nodemailer';
 import type { ComposedMail } from './compose.ts';
+
+/** Mail figures for /metrics (of the process that sends: serve's in-process worker, or `bugzot worker`). */
+const mailsSent = counter('bugzot_mails_sent_total', 'Mails the SMTP server accepted.');
+const mailsFailed = counter(
+  'bugzot_mails_failed_total',
+  'Mail deliveries the SMTP server refused or that failed.',
+);
 
 /** A way to send composed mails. */
 export interface MailTransport {
@@ -61,6 +69,15 @@ export function createTransport(s: TransportSettings): MailTransport {
           'smtp.send',
           { 'messaging.system': 'smtp', 'server.address': smtpHost },
           () => transporter.sendMail(mail),
+        ).then(
+          (sent) => {
+            mailsSent.inc();
+            return sent;
+          },
+          (err: unknown) => {
+            mailsFailed.inc();
+            throw err;
+          },
         );
         return {
           accepted: (info.accepted as (string | { address: string })[]).map((a) =>

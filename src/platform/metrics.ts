@@ -10,7 +10,7 @@ import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AggregatorRegistry, Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { clusterMetrics } from './cluster.ts';
-import type { Db } from './db.ts';
+import { type Db, sql } from './db.ts';
 
 /** This process's registry; every module's metrics live here. */
 export const registry = new Registry();
@@ -122,6 +122,24 @@ export function installMetrics(app: FastifyInstance, { db, allow, caches }: Metr
       }
     },
     ['cache', 'result'],
+  );
+
+  // The job queue as the database holds it (every process reports the same figures: aggregate with max).
+  gauge(
+    'bugzot_jobs',
+    'Background jobs (mail, webhooks) by kind and state: pending, running, failed (given up).',
+    async (g) => {
+      g.reset();
+      try {
+        const rows = await db.query<{ kind: string; state: string; n: number }>(sql`
+          SELECT kind, state, count(*)::int AS n FROM jobs
+          WHERE state IN ('pending', 'running', 'failed') GROUP BY kind, state`);
+        for (const r of rows) g.set({ kind: r.kind, state: r.state }, r.n);
+      } catch {
+        // The queue's table is missing or the database is away: no figures this time.
+      }
+    },
+    ['kind', 'state'],
   );
 
   app.addHook('onRequest', async () => {
