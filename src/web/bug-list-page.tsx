@@ -409,7 +409,9 @@ export async function bugListPages(app: FastifyInstance, { ctx: bugs }: { ctx: B
                   <td safe>{b.severity}</td>
                   <td safe>{b.priority}</td>
                   <td safe>{b.assignee_name ?? ''}</td>
-                  <td safe>{b.changed_at.toISOString().slice(0, 10)}</td>
+                  <td class="nowrap" safe>
+                    {b.changed_at.toISOString().slice(0, 10)}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -49,7 +49,7 @@ function FileBugPage(props: {
           ]}
           error={errors['product_id']}
         />
-        <button type="submit" name="step" value="product" class="secondary" data-nojs>
+        <button type="submit" name="step" value="product" class="secondary" formnovalidate data-nojs>
           Show its versions and components
         </button>
         <p class="muted" aria-live="polite" data-product-status></p>
