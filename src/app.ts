@@ -26,6 +26,7 @@ import { registerApiDocs } from './platform/openapi.ts';
 import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
 import { productsRoutes } from './products/index.ts';
 import { searchRoutes } from './search/index.ts';
+import { addressPolicy, webhooksRoutes } from './webhooks/index.ts';
 import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
 import { accountPages } from './web/account-pages.tsx';
 import { attachmentPages } from './web/attachment-pages.tsx';
@@ -176,6 +177,7 @@ export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<Fas
       await api.register(attachmentsApi, { ctx: attachments });
       await api.register(searchRoutes, { ctx: bugs });
       await api.register(notifyRoutes, { db });
+      await api.register(webhooksRoutes, { db, policy: addressPolicy(config.webhooks.allowedHosts) });
     },
     { prefix: '/api/v1' },
   );

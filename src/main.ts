@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { buildApp } from './app.ts';
 import { type Config, ConfigError, loadConfig, loadDotEnv } from './config.ts';
 import { createWorker } from './notify/index.ts';
+import { webhookJobs } from './webhooks/index.ts';
 import { packageVersion } from './ops/routes.ts';
 import { type Db, openDatabase } from './platform/db.ts';
 import { migrate } from './platform/migrate.ts';
@@ -58,8 +59,10 @@ async function serve(opts: { host?: string; port?: number; migrate: boolean }) {
   );
   purge.unref();
 
-  // Mail (and later webhook) jobs: run here unless WORKER_IN_PROCESS=false leaves them to `bugzot worker`.
-  const background = cfg.worker.inProcess ? createWorker(cfg, db, app.log) : undefined;
+  // Mail and webhook jobs: run here unless WORKER_IN_PROCESS=false leaves them to `bugzot worker`.
+  const background = cfg.worker.inProcess
+    ? createWorker(cfg, db, app.log, webhookJobs(cfg, db, app.log))
+    : undefined;
 
   let closing = false;
   const shutdown = async (signal: string) => {
@@ -170,7 +173,7 @@ async function runWorker(opts: { once?: boolean }) {
   if (!cfg.databaseUrl) await migrate(db);
   const { pino } = await import('pino');
   const log = pino({ level: cfg.logLevel });
-  const background = createWorker(cfg, db, log);
+  const background = createWorker(cfg, db, log, webhookJobs(cfg, db, log));
   if (opts.once) {
     const n = await background.worker.drain();
     await background.stop();

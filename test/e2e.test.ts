@@ -115,9 +115,13 @@ async function person(opts: { javaScript?: boolean } = {}): Promise<Page> {
     if (r.status() >= 400 && r.request().resourceType() !== 'document')
       incidents.push(`${r.status()} for ${r.request().resourceType()} ${r.url()} on ${page.url()}`);
   });
-  page.on('requestfailed', (r) =>
-    incidents.push(`request failed: ${r.url()} on ${page.url()}: ${r.failure()?.errorText}`),
-  );
+  page.on('requestfailed', (r) => {
+    // A page's own lookup (similar bugs while typing) is cancelled when superseded or when the form is
+    // sent: that is by design. A stylesheet or script that fails is not.
+    const aborted = r.failure()?.errorText === 'net::ERR_ABORTED';
+    if (aborted && ['fetch', 'xhr'].includes(r.resourceType())) return;
+    incidents.push(`request failed: ${r.url()} on ${page.url()}: ${r.failure()?.errorText}`);
+  });
   page.on('console', (m) => {
     if (m.text().startsWith('Failed to load resource')) return;
     if (m.type() === 'error' || m.type() === 'warning')

@@ -34,7 +34,8 @@ export interface WebhookDeps {
 export function eventTypes(e: StoredBugEvent): WebhookEvent[] {
   if (e.kind !== 'bug.updated') return [e.kind];
   const types: WebhookEvent[] = ['bug.updated'];
-  if (e.changes.some((c) => c.field === 'status' || c.field === 'resolution')) types.push('bug.status_changed');
+  if (e.changes.some((c) => c.field === 'status' || c.field === 'resolution'))
+    types.push('bug.status_changed');
   if (e.commentId !== null) types.push('comment.created');
   return types;
 }
@@ -51,7 +52,7 @@ async function runFanout(deps: WebhookDeps, job: Job): Promise<undefined> {
     const rows = await tx.query<{ id: number | string }>(sql`
       INSERT INTO webhook_deliveries (webhook_id, event_id, event_type)
       SELECT w.id, ${eventId}, t.type FROM webhooks w CROSS JOIN unnest(${eventTypes(event)}::text[]) AS t(type)
-      WHERE w.active AND t.type = ANY(w.events)
+      WHERE w.active AND t.type = ANY(w.events) AND w.created_at <= (SELECT created_at FROM bug_events WHERE id = ${eventId})
         AND (w.product_ids IS NULL OR ${bug.product_id}::int = ANY(w.product_ids))
       ON CONFLICT (webhook_id, event_id, event_type) WHERE redelivery_of IS NULL DO NOTHING
       RETURNING id`);
@@ -90,17 +91,21 @@ export async function buildPayload(
   event: StoredBugEvent,
   type: WebhookEvent,
 ): Promise<Record<string, unknown> | undefined> {
-  const [visible] = await q.query(sql`SELECT 1 FROM bugs b WHERE b.id = ${event.bugId} AND ${visibleBugs(viewer)}`);
+  const [visible] = await q.query(
+    sql`SELECT 1 FROM bugs b WHERE b.id = ${event.bugId} AND ${visibleBugs(viewer)}`,
+  );
   if (!visible) return undefined;
   const bug = await loadBug(q, event.bugId);
   if (!bug) return undefined;
   let duplicateOf = bug.duplicate_of;
   if (duplicateOf !== null) {
-    const [dup] = await q.query(sql`SELECT 1 FROM bugs b WHERE b.id = ${duplicateOf} AND ${visibleBugs(viewer)}`);
+    const [dup] = await q.query(
+      sql`SELECT 1 FROM bugs b WHERE b.id = ${duplicateOf} AND ${visibleBugs(viewer)}`,
+    );
     if (!dup) duplicateOf = null;
   }
   const payload: Record<string, unknown> = {
-    id: event.id,
+    id: Number(event.id),
     type,
     created_at: event.createdAt.toISOString(),
     actor_id: event.actorId,
@@ -167,7 +172,12 @@ interface Outcome {
 }
 
 /** POSTs `body`; resolves (never rejects) with what happened. */
-function post(policy: AddressPolicy, url: URL, body: string, headers: Record<string, string>): Promise<Outcome> {
+function post(
+  policy: AddressPolicy,
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+): Promise<Outcome> {
   const started = performance.now();
   const took = () => Math.round(performance.now() - started);
   return new Promise((resolve) => {
@@ -231,8 +241,9 @@ async function runDeliver(deps: WebhookDeps, policy: AddressPolicy, job: Job): P
   const body = JSON.stringify(payload);
   const t = Math.floor(Date.now() / 1000);
   let outcome: Outcome;
+  let url: URL | undefined;
   try {
-    const url = await checkUrl(policy, d.url);
+    url = await checkUrl(policy, d.url);
     outcome = await post(policy, url, body, {
       'user-agent': 'Bugzot-Webhook/1',
       'bugzot-event': d.event_type,
@@ -268,7 +279,8 @@ async function runDeliver(deps: WebhookDeps, policy: AddressPolicy, job: Job): P
     }
     return undefined;
   }
-  if (outcome.error?.includes('not allowed')) throw new PermanentJobError(outcome.error);
+  // A URL the allow-list refuses (its host now resolves to an internal address) is not worth retrying.
+  if (!url || outcome.error?.includes('is not allowed')) throw new PermanentJobError(error ?? 'URL refused');
   throw new Error(error ?? 'delivery failed');
 }
 

@@ -157,12 +157,7 @@ export async function deleteWebhook(db: Db, viewer: Viewer, id: number): Promise
 }
 
 /** Deliveries of a webhook, newest first. */
-export async function listDeliveries(
-  db: Db,
-  viewer: Viewer,
-  id: number,
-  limit = 50,
-): Promise<DeliveryRow[]> {
+export async function listDeliveries(db: Db, viewer: Viewer, id: number, limit = 50): Promise<DeliveryRow[]> {
   await getWebhook(db, viewer, id);
   const rows = await db.query<DeliveryRow>(sql`
     SELECT * FROM webhook_deliveries WHERE webhook_id = ${id} ORDER BY id DESC LIMIT ${limit}`);
