@@ -178,9 +178,14 @@ export async function tabTo(page: Page, name: string | RegExp): Promise<void> {
 /** Chooses the product on the file-a-bug page, with or without the page's script, and waits for its versions. */
 export async function chooseProduct(page: Page, product: string, expectVersion?: string): Promise<void> {
   await page.getByLabel('Product', { exact: true }).selectOption({ label: product });
-  // Without script the form is sent back for the chosen product by this button (the script hides it).
+  // With the page's script, choosing a product fetches its versions and then removes this button; without
+  // script the button stays and sends the form back for the chosen product. Give the script time to act before
+  // deciding which case this is (clicking a button the script is about to remove races with it).
   const show = page.getByRole('button', { name: /show its versions/i });
-  if (await show.isVisible()) await Promise.all([page.waitForEvent('load'), show.click()]);
+  await show.waitFor({ state: 'detached', timeout: 5000 }).catch(() => undefined);
+  if ((await show.count()) > 0 && (await show.isVisible())) {
+    await Promise.all([page.waitForEvent('load'), show.click()]);
+  }
   const options = page.locator('select[name=version_id] option');
   const wanted = expectVersion
     ? options.filter({ hasText: new RegExp(`^\\s*${expectVersion.replace(/[.]/g, '\\.')}\\s*$`) })
