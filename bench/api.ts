@@ -11,28 +11,12 @@
  * BENCH_DATABASE_URL (a superuser maintenance URL; default: a throwaway cluster).
  */
 import postgres from 'postgres';
-import { benchDatabase, bugzot, measure, report, startRawBaseline, startServer } from './lib.ts';
+import { apiKey, benchDatabase, bugzot, measure, report, startRawBaseline, startServer } from './lib.ts';
 
 const bugs = Number(process.env['BENCH_BUGS'] ?? 100_000);
 const duration = Number(process.env['BENCH_DURATION'] ?? 15);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 20);
 const PASSWORD = 'bench-password-123';
-
-async function apiKey(base: string, email: string): Promise<string> {
-  const login = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: PASSWORD }),
-  });
-  if (!login.ok) throw new Error(`sign-in as ${email}: ${login.status} ${await login.text()}`);
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  const res = await fetch(`${base}/api/v1/api-keys`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie },
-    body: JSON.stringify({ name: 'bench' }),
-  });
-  return ((await res.json()) as { key: string }).key;
-}
 
 const db = await benchDatabase();
 const stops: (() => Promise<void>)[] = [db.stop];
@@ -48,7 +32,7 @@ try {
   const raw = await startRawBaseline();
   stops.unshift(raw.stop);
 
-  const key = await apiKey(server.url, 'customer@example.com');
+  const key = await apiKey(server.url, 'customer@example.com', PASSWORD);
   const headers = { authorization: `Bearer ${key}` };
 
   // Ids of bugs the external user may see, and a released product/version/component to file against.

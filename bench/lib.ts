@@ -42,6 +42,24 @@ export async function benchDatabase(): Promise<{ url: string; stop(): Promise<vo
   };
 }
 
+/** Signs in through the API as `email` and makes an API key for the bench (shown once, returned). */
+export async function apiKey(base: string, email: string, password: string): Promise<string> {
+  const login = await fetch(`${base}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
+  if (!login.ok) throw new Error(`sign-in as ${email}: ${login.status} ${await login.text()}`);
+  const cookie = login.headers.get('set-cookie')?.split(';')[0] ?? '';
+  const res = await fetch(`${base}/api/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ name: 'bench' }),
+  });
+  if (!res.ok) throw new Error(`API key for ${email}: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { key: string }).key;
+}
+
 /** Runs a `bugzot` command to completion, streaming its stderr (progress) through. */
 export async function bugzot(args: string[], env: Record<string, string>): Promise<string> {
   const child = spawn(process.execPath, [bin, ...args], {

@@ -15,7 +15,16 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { nginxHarness, startNginx } from '../test/helpers/nginx.ts';
 import { startRedis } from '../test/helpers/redis.ts';
-import { benchDatabase, bugzot, freePort, measure, report, startRawBaseline, startServer } from './lib.ts';
+import {
+  apiKey,
+  benchDatabase,
+  bugzot,
+  freePort,
+  measure,
+  report,
+  startRawBaseline,
+  startServer,
+} from './lib.ts';
 
 const bugs = Number(process.env['BENCH_BUGS'] ?? 100_000);
 const duration = Number(process.env['BENCH_DURATION'] ?? 60);
@@ -62,18 +71,7 @@ try {
   const viaB = await nginxFor(Number(new URL(b.url).port), 'b');
 
   // An external customer's key, and what they may see.
-  const login = await fetch(`${a.url}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: 'customer@example.com', password: PASSWORD }),
-  });
-  const cookie = login.headers.get('set-cookie')?.split(';')[0] ?? '';
-  const keyRes = await fetch(`${a.url}/api/v1/api-keys`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie },
-    body: JSON.stringify({ name: 'bench' }),
-  });
-  const headers = { authorization: `Bearer ${((await keyRes.json()) as { key: string }).key}` };
+  const headers = { authorization: `Bearer ${await apiKey(a.url, 'customer@example.com', PASSWORD)}` };
   const sql = postgres(db.url, { max: 1, onnotice: () => {} });
   const visible = (
     await sql`SELECT b.id FROM bugs b JOIN versions v ON v.id = b.version_id JOIN products p ON p.id = b.product_id

@@ -15,27 +15,11 @@ import postgres from 'postgres';
 import type { UserViewer } from '../src/access/index.ts';
 import { type Db, openPostgres, type Queryable, type Sql, sql } from '../src/platform/db.ts';
 import { search } from '../src/search/index.ts';
-import { benchDatabase, bugzot, startServer } from './lib.ts';
+import { apiKey, benchDatabase, bugzot, startServer } from './lib.ts';
 
 const bugs = Number(process.env['BENCH_SEARCH_BUGS'] ?? 100_000);
 const requests = Number(process.env['BENCH_SEARCH_REQUESTS'] ?? 60);
 const PASSWORD = 'bench-password-123';
-
-async function apiKey(base: string, email: string): Promise<string> {
-  const login = await fetch(`${base}/api/v1/session`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email, password: PASSWORD }),
-  });
-  if (!login.ok) throw new Error(`sign-in as ${email}: ${login.status} ${await login.text()}`);
-  const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
-  const res = await fetch(`${base}/api/v1/api-keys`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', cookie },
-    body: JSON.stringify({ name: 'bench' }),
-  });
-  return ((await res.json()) as { key: string }).key;
-}
 
 const pct = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -81,8 +65,11 @@ try {
   const server = await startServer(env, ['--no-migrate']);
   stops.unshift(server.stop);
   const users = {
-    internal: { email: 'dev@bugzot.example', key: await apiKey(server.url, 'dev@bugzot.example') },
-    external: { email: 'customer@example.com', key: await apiKey(server.url, 'customer@example.com') },
+    internal: { email: 'dev@bugzot.example', key: await apiKey(server.url, 'dev@bugzot.example', PASSWORD) },
+    external: {
+      email: 'customer@example.com',
+      key: await apiKey(server.url, 'customer@example.com', PASSWORD),
+    },
   };
 
   const pg = postgres(dbInfo.url, { max: 1, onnotice: () => {} });

@@ -15,3 +15,4 @@ export {
 } from './service.ts';
 export { updateBug } from './update.ts';
 export { workflow } from './workflow.ts';
+export type { FullBugRow } from './repository.ts';

@@ -4,33 +4,13 @@
  * address (staff, and the person themselves); others get the display name, as everywhere in Bugzot.
  */
 import { isStaff, type Viewer } from '../access/index.ts';
+import type { FullBugRow } from '../bugs/index.ts';
 import type { Queryable } from '../platform/db.ts';
 import { bzDate } from './fields.ts';
 import { type UserIdentity, usersById } from './repository.ts';
 
-/** A bug as the bugs service returns it (FullBugRow), named structurally to keep imports to index.ts. */
-export interface BugData {
-  id: number;
-  product: string;
-  version: string;
-  component: string;
-  summary: string;
-  description: string;
-  status: string;
-  resolution: string | null;
-  severity: string;
-  priority: string;
-  reporter_id: number;
-  reporter_name: string;
-  assignee_id: number | null;
-  assignee_name: string | null;
-  confidential: boolean;
-  duplicate_of: number | null;
-  created_at: Date;
-  changed_at: Date;
-  row_version: number;
-  cc: { id: number; name: string }[];
-}
+/** A bug as the bugs service returns it. */
+export type BugData = FullBugRow;
 
 /** A comment as the bugs service returns it. */
 export interface CommentData {
