@@ -52,12 +52,20 @@ export async function attachmentUploadRoutes(app: FastifyInstance, { ctx }: { ct
       const declaredLength = cl === undefined ? undefined : Number(cl);
       // Refusals before the end of the body: close the connection rather than read the rest.
       reply.header('connection', 'close');
-      const attachmentId = await attachFile(
-        ctx,
-        viewer,
-        { bugId: id, fileName: filename, comment, declaredLength },
-        request.body as Readable,
-      );
+      let attachmentId: number;
+      try {
+        attachmentId = await attachFile(
+          ctx,
+          viewer,
+          { bugId: id, fileName: filename, comment, declaredLength },
+          request.body as Readable,
+        );
+      } catch (err) {
+        // A small remainder is read and dropped so the client gets the answer instead of a broken
+        // pipe; a large one is not worth the bandwidth, and the connection closes.
+        if (await drainSmallRest(request.body as Readable, declaredLength)) reply.removeHeader('connection');
+        throw err;
+      }
       reply.removeHeader('connection');
       const row = await service.getAttachment(ctx, viewer, attachmentId);
       return reply
@@ -66,6 +74,28 @@ export async function attachmentUploadRoutes(app: FastifyInstance, { ctx }: { ct
         .send(presentAttachment(row));
     },
   );
+}
+
+/** Bodies declared up to this size are read to their end after a refusal. */
+const DRAIN_MAX_BYTES = 16 * 1024 * 1024;
+
+async function drainSmallRest(body: Readable, declaredLength: number | undefined): Promise<boolean> {
+  if (body.readableEnded) return true;
+  if (declaredLength === undefined || !(declaredLength <= DRAIN_MAX_BYTES) || body.destroyed) return false;
+  return new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => done(false), 10_000);
+    const done = (ended: boolean) => {
+      clearTimeout(timer);
+      body.off('end', onEnd);
+      body.off('close', onClose);
+      resolve(ended);
+    };
+    const onEnd = () => done(true);
+    const onClose = () => done(body.readableEnded);
+    body.on('end', onEnd);
+    body.on('close', onClose);
+    body.resume();
+  });
 }
 
 const ListQuery = Type.Object(
