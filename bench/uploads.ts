@@ -168,7 +168,14 @@ try {
   const smallSize = statSync(small).size;
 
   const server = await startServer(
-    { DATABASE_URL: db.url, DATA_DIR: join(dir, 'data'), ATTACHMENT_MAX_BYTES: String(16 * 1024 * MiB) },
+    // One process, like the raw baseline (and so that the RSS sampled is the one receiving the bytes:
+    // with WORKERS > 1 the uploads land in cluster workers and the sampled pid is the primary's).
+    {
+      DATABASE_URL: db.url,
+      DATA_DIR: join(dir, 'data'),
+      ATTACHMENT_MAX_BYTES: String(16 * 1024 * MiB),
+      WORKERS: '1',
+    },
     [],
   );
   stops.unshift(server.stop);

@@ -48,6 +48,10 @@ export function createAttachmentsContext(opts: {
     maxBytes: config.attachmentMaxBytes,
     expiryHours: config.uploadExpiryHours,
     allowed: new Set(config.attachmentTypes),
+    inspectLimits: {
+      maxInflatedBytes: config.bundleInspectMaxBytes,
+      maxRatio: config.bundleInspectMaxRatio,
+    },
     states: new Map(),
     owner: newOwner(),
     log: opts.log,

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { Transform, type Writable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
 import { counter, gauge } from '../platform/metrics.ts';
-import { type Inspection, Inspector } from './inspect.ts';
+import { DEFAULT_INSPECT_LIMITS, type Inspection, type InspectLimits, Inspector } from './inspect.ts';
 
 /** Upload figures for /metrics: bytes received by this process and bodies being received now. */
 const uploadBytes = counter(
@@ -23,8 +23,12 @@ export class IngestState {
   readonly inspector: Inspector;
   /** Bytes fed so far. */
   bytes = 0;
-  constructor(fileName: string, allowed: ReadonlySet<string>) {
-    this.inspector = new Inspector(fileName, allowed);
+  constructor(
+    fileName: string,
+    allowed: ReadonlySet<string>,
+    limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
+  ) {
+    this.inspector = new Inspector(fileName, allowed, limits);
   }
   /** Hex SHA-256 and inspection result, once every byte went in. */
   async finish(): Promise<{ sha256: string; inspection: Inspection }> {
@@ -81,7 +85,7 @@ export function streamInto(
     let settled = false;
     let bodyError: Error | undefined;
     const meter = new Transform({
-      highWaterMark: 1024 * 1024,
+      highWaterMark: 256 * 1024,
       transform(chunk: Buffer, _enc, cb) {
         lastData = Date.now();
         if (received + chunk.length > limit) {
@@ -107,6 +111,15 @@ export function streamInto(
         }
         if (wait) wait.then(() => cb(null, chunk), cb);
         else cb(null, chunk);
+      },
+      flush(cb) {
+        // The inflater gets what is still gathered (a tus state kept between requests holds no buffer).
+        try {
+          state?.inspector.flushPending();
+          cb();
+        } catch (err) {
+          cb(err as Error);
+        }
       },
     });
     const idle = setInterval(

@@ -26,6 +26,36 @@ const HEAD = 8192;
 /** Members listed per bundle (all are counted). */
 export const MAX_LISTED_MEMBERS = 100_000;
 
+/**
+ * Bounds on inflating a bundle, against decompression bombs (a small .tgz that inflates to terabytes
+ * would otherwise keep a thread busy for hours). Past either, the upload is refused.
+ */
+export interface InspectLimits {
+  /** Most uncompressed bytes inflated for one file (BUNDLE_INSPECT_MAX_BYTES). */
+  maxInflatedBytes: number;
+  /** Most uncompressed bytes per compressed byte received so far (BUNDLE_INSPECT_MAX_RATIO). */
+  maxRatio: number;
+}
+
+/** The defaults of BUNDLE_INSPECT_MAX_BYTES (256 GiB) and BUNDLE_INSPECT_MAX_RATIO. */
+export const DEFAULT_INSPECT_LIMITS: InspectLimits = Object.freeze({
+  maxInflatedBytes: 256 * 1024 ** 3,
+  maxRatio: 200,
+});
+
+/** Below this many inflated bytes the ratio is not checked (a small file of zeros is no bomb). */
+const RATIO_GRACE_BYTES = 64 * 1024 * 1024;
+
+/** Size of the batches the inflater is fed. */
+const STAGE = 1024 * 1024;
+/** Free batch buffers kept for reuse (process-wide). */
+const stagePool: Buffer[] = [];
+const STAGE_POOL_MAX = 8;
+const takeStage = () => stagePool.pop() ?? Buffer.allocUnsafeSlow(STAGE);
+const giveStage = (b: Buffer) => {
+  if (stagePool.length < STAGE_POOL_MAX) stagePool.push(b);
+};
+
 /** Names that promise a gzip-compressed tar archive. */
 export function claimsBundle(fileName: string): boolean {
   return /\.(tgz|tar\.gz)$/i.test(fileName);
@@ -74,10 +104,17 @@ export class Inspector {
   /** Stopped inflating: the archive ended, or the gzip holds no tar. */
   private inflateDone = false;
   private notTar = false;
+  /** Compressed bytes given to the inflater, and uncompressed bytes it gave back. */
+  private compressedIn = 0;
+  private inflated = 0;
+  /** Bytes gathered for the inflater (see `inflate`). */
+  private stage: Buffer | undefined;
+  private stageFill = 0;
 
   constructor(
     readonly fileName: string,
     readonly allowed: ReadonlySet<string>,
+    readonly limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
   ) {}
 
   /** Feeds the next bytes; returns a promise when the inflater needs time (backpressure). Throws when refused. */
@@ -121,14 +158,17 @@ export class Inspector {
       return;
     }
     this.tar = new TarReader(MAX_LISTED_MEMBERS);
-    // A larger input buffer than the default 16 KiB: fewer waits for the inflater.
+    // The inflater is fed STAGE-byte batches (see `inflate`); one more may wait for it. Its output
+    // chunks are smaller: each upload's buffers add up when 20 run at once.
     const gunzip = createGunzip({
-      chunkSize: 1024 * 1024,
-      writableHighWaterMark: 4 * 1024 * 1024,
+      chunkSize: 256 * 1024,
+      writableHighWaterMark: STAGE,
     } as ZlibOptions);
     this.gunzip = gunzip;
     gunzip.on('data', (out: Buffer) => {
       if (this.inflateDone) return;
+      this.inflated += out.length;
+      if (this.overExpanded()) return;
       try {
         this.tar!.push(out);
         if (this.tar!.ended) this.stopInflating();
@@ -167,7 +207,28 @@ export class Inspector {
       this.stopInflating();
     });
     const head = this.head.subarray(0, this.headFill);
+    this.compressedIn += head.length;
     gunzip.write(Buffer.from(head));
+  }
+
+  /** Refuses a file that inflates beyond the limits, and stops inflating it at once. */
+  private overExpanded(): boolean {
+    const { maxInflatedBytes, maxRatio } = this.limits;
+    const overBytes = this.inflated > maxInflatedBytes;
+    const overRatio = this.inflated > RATIO_GRACE_BYTES && this.inflated > maxRatio * this.compressedIn;
+    if (!overBytes && !overRatio) return false;
+    this.fail(
+      refused(
+        'bundle_too_expanded',
+        overBytes
+          ? `${this.fileName} inflates to more than ${maxInflatedBytes} bytes (BUNDLE_INSPECT_MAX_BYTES); ` +
+              'refused as a possible decompression bomb.'
+          : `${this.fileName} inflates to more than ${maxRatio} times its compressed size ` +
+              '(BUNDLE_INSPECT_MAX_RATIO); refused as a possible decompression bomb.',
+      ),
+    );
+    this.stopInflating();
+    return true;
   }
 
   private checkAllowed(kind: Kind): void {
@@ -191,12 +252,54 @@ export class Inspector {
   private stopInflating(): void {
     this.inflateDone = true;
     this.gunzip?.destroy();
+    if (this.stage) giveStage(this.stage);
+    this.stage = undefined;
+    this.stageFill = 0;
   }
 
+  /**
+   * Socket reads arrive in ~64 KiB pieces; the inflater runs one thread-pool job (and a round of JS
+   * callbacks) per write, so they are gathered into STAGE-byte buffers first: a 16th of the jobs. The
+   * buffers come from a pool and go back to it once the inflater is done with them, so that gathering
+   * allocates nothing (fresh buffers at upload speed kept V8 running full garbage collections).
+   */
   private inflate(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
-    if (this.gunzip!.write(chunk)) return undefined;
-    return this.drained();
+    this.compressedIn += chunk.length;
+    let at = 0;
+    let full = false;
+    while (at < chunk.length) {
+      this.stage ??= takeStage();
+      const n = chunk.copy(this.stage, this.stageFill, at);
+      this.stageFill += n;
+      at += n;
+      if (this.stageFill === STAGE) full = this.submitStage() || full;
+    }
+    return full ? this.drained() : undefined;
+  }
+
+  /** Hands the gathered bytes to the inflater; true when it asks to wait (backpressure). */
+  private submitStage(): boolean {
+    const stage = this.stage;
+    const fill = this.stageFill;
+    this.stage = undefined;
+    this.stageFill = 0;
+    if (!stage) return false;
+    const g = this.gunzip!;
+    if (this.inflateDone || fill === 0) {
+      giveStage(stage);
+      return false;
+    }
+    // Back to the pool only once zlib is done reading it (not on an error: it may still be in use).
+    return !g.write(stage.subarray(0, fill), (err) => {
+      if (!err) giveStage(stage);
+    });
+  }
+
+  /** Sends gathered bytes on to the inflater (the end of a request body). */
+  flushPending(): void {
+    if (this.failure) throw this.failure;
+    if (this.stage && this.gunzip) this.submitStage();
   }
 
   private async drained(): Promise<void> {
@@ -223,6 +326,7 @@ export class Inspector {
       this.decide(magic(head) ?? this.textOrBinary(head, true));
     }
     if (this.gunzip && !this.inflateDone) {
+      this.submitStage();
       const g = this.gunzip;
       const done = new Promise<void>((resolve) => {
         g.once('end', resolve);

@@ -162,6 +162,17 @@ export function decodeCursor(cursor: string | undefined): { key: number; id: num
 
 const MemberParams = Type.Object({ id: Id, idx: Type.Integer({ minimum: 0, maximum: 2147483647 }) });
 
+/** The bytes of a download, as the OpenAPI document describes them (the real type is the stored one). */
+const Bytes = { 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } };
+
+/** Every answer of a download route (sendDownload), declared so the API document lists them. */
+const DownloadResponses = {
+  200: { description: 'The bytes, with the stored Content-Type; ETag is the SHA-256', content: Bytes },
+  206: { description: 'The byte range asked for with Range (single ranges)', content: Bytes },
+  304: { type: 'null', description: 'Not Modified: If-None-Match names the current ETag' },
+  '4xx': ErrorBody,
+};
+
 async function sendDownload(
   request: FastifyRequest,
   reply: FastifyReply,
@@ -263,6 +274,7 @@ export async function attachmentRoutes(app: FastifyInstance, { ctx }: { ctx: Ctx
       schema: {
         summary: "An attachment's bytes (Range requests answered with 206; ETag is the SHA-256)",
         params: IdParams,
+        response: DownloadResponses,
       },
     },
     async (request, reply) => {
@@ -360,7 +372,13 @@ export async function attachmentRoutes(app: FastifyInstance, { ctx }: { ctx: Ctx
 
   app.get(
     '/attachments/:id/members/:idx/content',
-    { schema: { summary: 'One bundle member alone, as a download', params: MemberParams } },
+    {
+      schema: {
+        summary: 'One bundle member alone, as a download',
+        params: MemberParams,
+        response: DownloadResponses,
+      },
+    },
     async (request, reply) => {
       const { id, idx } = request.params as { id: number; idx: number };
       const { attachment, member } = await service.getMember(ctx, request.viewer, id, idx);

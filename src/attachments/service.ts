@@ -12,7 +12,7 @@ import { AppError, conflict, forbidden, invalid, notFound } from '../platform/er
 import type { Invalidation } from '../platform/invalidation.ts';
 import { ObjectMissing, type Storage, storageFailure } from '../storage/index.ts';
 import type { IngestState } from './ingest.ts';
-import type { Inspection } from './inspect.ts';
+import type { InspectLimits, Inspection } from './inspect.ts';
 import * as repo from './repository.ts';
 
 export type { AttachmentFilter, AttachmentRow, AttachmentSort, MemberRow } from './repository.ts';
@@ -25,6 +25,8 @@ export interface AttachmentsContext {
   maxBytes: number;
   expiryHours: number;
   allowed: ReadonlySet<string>;
+  /** Bounds on inflating bundles (decompression bombs); the defaults when absent. */
+  inspectLimits?: InspectLimits;
   /** Per-process cache of running hash/inspection states of uploads, keyed by upload id. */
   states: Map<string, { generation: string; state: IngestState }>;
   /** Identifies this process (and app instance) as a lease owner. */

@@ -81,7 +81,7 @@ async function discard(
 
 /** Reads a stored object back once to hash and inspect it (an upload whose chunks moved between processes). */
 async function verifyStored(ctx: AttachmentsContext, key: string, fileName: string, size: number) {
-  const state = new IngestState(fileName, ctx.allowed);
+  const state = new IngestState(fileName, ctx.allowed, ctx.inspectLimits);
   try {
     const source = await ctx.storage.read(key).catch((err) => {
       throw storageFailure(err);
@@ -131,7 +131,7 @@ export async function attachFile(
   if (!(await repo.bugVisible(ctx.db, viewer, input.bugId))) throw notFound('Bug', input.bugId);
   if (input.declaredLength !== undefined && input.declaredLength > ctx.maxBytes) throw tooLarge(ctx.maxBytes);
   const key = newKey();
-  const state = new IngestState(fileName, ctx.allowed);
+  const state = new IngestState(fileName, ctx.allowed, ctx.inspectLimits);
   let writer: StagedWriter | undefined;
   try {
     writer = await ctx.storage.openStaged(key, 0, {}).catch((err) => {
@@ -296,7 +296,7 @@ export async function appendToUpload(
   if (cached && cached.generation === row.generation && cached.state.bytes === offset) state = cached.state;
   else {
     cached?.state.dispose();
-    if (offset === 0) state = new IngestState(row.file_name, ctx.allowed);
+    if (offset === 0) state = new IngestState(row.file_name, ctx.allowed, ctx.inspectLimits);
   }
   const chunkHash = checksum ? createHash('sha256') : undefined;
 
@@ -387,6 +387,14 @@ export async function appendToUpload(
     const now = await repo.findUpload(ctx.db, viewer.id, id);
     return now ? status(now) : { id, offset: newOffset, length, expiresAt: new Date() };
   } catch (err) {
+    if (err instanceof AppError && (err.status === 415 || err.status === 422)) {
+      // The content itself was refused (not what its name says, a decompression bomb, a kind not
+      // accepted): no later chunk can make it acceptable, so the upload and its bytes go now.
+      if (writer) await discard(ctx, row.storage_key, writer, true);
+      else await ctx.storage.discardStaged(row.storage_key, row.storage_state).catch(() => {});
+      await repo.deleteUpload(ctx.db, id, token).catch(() => {});
+      throw err;
+    }
     if (writer) await discard(ctx, row.storage_key, writer, false);
     await repo.releaseLease(ctx.db, id, token).catch(() => {});
     throw err;

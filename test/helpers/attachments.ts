@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { gzipSync } from 'node:zlib';
+import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from 'tus-js-client';
 import { createAttachmentsContext, runHousekeeping } from '../../src/attachments/index.ts';
@@ -22,6 +22,40 @@ import { startS3, type TestS3 } from './s3.ts';
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+/** A ustar header for one regular file of `size` bytes. */
+export function tarHeader(name: string, size: number): Buffer {
+  const h = Buffer.alloc(512);
+  h.write(name, 0);
+  h.write('0000644\0', 100);
+  h.write('0000000\0', 108);
+  h.write('0000000\0', 116);
+  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124);
+  h.write('14000000000\0', 136);
+  h.write('        ', 148);
+  h.write('0', 156);
+  h.write('ustar\u000000', 257);
+  let sum = 0;
+  for (const b of h) sum += b;
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+  return h;
+}
+
+/**
+ * A .tgz whose one member is `size` zero bytes, compressed as hard as gzip can (~1000:1): the shape
+ * of a decompression bomb when large. Built as concatenated gzip members (one per MiB of zeros, all
+ * alike), which every gunzip reads as one stream, so no buffer of `size` bytes is ever made.
+ */
+export function zeroBundle(size: number): Buffer {
+  const MiB = 1024 * 1024;
+  const level = { level: zlibConstants.Z_BEST_COMPRESSION };
+  const mib = gzipSync(Buffer.alloc(MiB), level);
+  const parts = [gzipSync(tarHeader('zeros.img', size), level)];
+  for (let i = 0; i < Math.floor(size / MiB); i++) parts.push(mib);
+  const pad = (512 - (size % 512)) % 512;
+  parts.push(gzipSync(Buffer.alloc((size % MiB) + pad + 1024), level));
+  return Buffer.concat(parts);
+}
 
 /** Defines every attachment test against one storage backend. */
 export function attachmentSuite(backend: 'local' | 's3') {
@@ -302,6 +336,53 @@ export function attachmentSuite(backend: 'local' | 's3') {
     });
     const names = (list.data.attachments as Json[]).map((a: Json) => a.file_name);
     for (const n of ['fake.tgz', 'fake2.tar.gz', 'cut.tgz']) assert.ok(!names.includes(n), `${n} listed`);
+    assert.deepEqual(await storedObjects(), beforeObjects, 'nothing kept in storage');
+  });
+
+  test(`[${backend}] a decompression bomb (.tgz inflating ~1000:1) is refused early with 422; nothing kept`, async () => {
+    const beforeObjects = await storedObjects();
+    // 256 MiB of zeros in ~250 KB: past the 64 MiB grace, far over BUNDLE_INSPECT_MAX_RATIO (200).
+    const bomb = zeroBundle(256 * 1024 * 1024);
+    assert.ok(bomb.length < 1024 * 1024, `bomb is ${bomb.length} bytes`);
+    const started = performance.now();
+    const r1 = await curl(
+      file('bomb.tgz', bomb),
+      `${base}/bugs/${w.bugs.public.id}/attachments/`,
+      w.users.dev,
+    );
+    assert.equal(r1.status, 422, JSON.stringify(r1.body));
+    assert.equal(r1.body.error.code, 'bundle_too_expanded');
+    assert.match(r1.body.error.message, /BUNDLE_INSPECT_MAX_RATIO/);
+    // The same bomb through tus, in two chunks: refused when the last chunk completes it.
+    const url = await createTus(w.users.dev, w.bugs.public.id, 'bomb2.tgz', bomb.length);
+    const half = Math.floor(bomb.length / 2);
+    const p1 = await patch(url, w.users.dev, 0, bomb.subarray(0, half));
+    const p2 = p1.status === 204 ? await patch(url, w.users.dev, half, bomb.subarray(half)) : p1;
+    assert.equal(p2.status, 422);
+    assert.equal(((await p2.json()) as Json).error.code, 'bundle_too_expanded');
+    // It stopped at the cap (~64 MiB inflated twice), not after inflating 512 MiB.
+    assert.ok(performance.now() - started < 20_000, 'refused without inflating everything');
+    // A bundle of 16 MiB of zeros (under the 64 MiB grace) is an ordinary bundle.
+    const fine = await curl(
+      file('zeros.tgz', zeroBundle(16 * 1024 * 1024)),
+      `${base}/bugs/${w.bugs.public.id}/attachments/`,
+      w.users.dev,
+    );
+    assert.equal(fine.status, 201, JSON.stringify(fine.body));
+    assert.equal(fine.body.kind, 'bundle');
+    const list = await t.request({
+      method: 'GET',
+      url: `/api/v1/bugs/${w.bugs.public.id}/attachments`,
+      as: w.users.dev,
+    });
+    const names = (list.data.attachments as Json[]).map((a: Json) => a.file_name);
+    assert.ok(!names.includes('bomb.tgz') && !names.includes('bomb2.tgz'), 'bombs never listed');
+    const removed = await t.request({
+      method: 'DELETE',
+      url: `/api/v1/attachments/${fine.body.id}`,
+      as: w.users.admin,
+    });
+    assert.equal(removed.statusCode, 204);
     assert.deepEqual(await storedObjects(), beforeObjects, 'nothing kept in storage');
   });
 

@@ -1,0 +1,92 @@
+// bugzot-test: once
+/**
+ * Bundle inspection bounds (decompression bombs), without a server: the inspector and the hash fed
+ * directly, as the upload path feeds them. The HTTP side (422 through curl
+ * and tus, nothing kept) is in the attachment suite.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { IngestState } from '../src/attachments/ingest.ts';
+import { loadConfig } from '../src/config.ts';
+import type { AppError } from '../src/platform/errors.ts';
+import { tarHeader, zeroBundle } from './helpers/attachments.ts';
+
+const MiB = 1024 * 1024;
+const ALL = new Set(['bundle', 'gzip', 'text', 'binary']);
+
+/** Feeds `data` in 1 MiB batches as streamInto does; resolves with the result or the refusal. */
+async function ingest(data: Buffer, limits: { maxInflatedBytes: number; maxRatio: number }) {
+  const state = new IngestState('diag.tgz', ALL, limits);
+  try {
+    for (let at = 0; at < data.length; at += MiB) {
+      const batch = data.subarray(at, at + MiB);
+      state.hash.update(batch);
+      await state.inspector.write(batch);
+    }
+    return await state.finish();
+  } finally {
+    state.dispose();
+  }
+}
+
+/** A .tgz of one member of `size` random bytes (does not compress: inflated ≈ compressed). */
+function randomBundle(size: number): Buffer {
+  const pad = (512 - (size % 512)) % 512;
+  return gzipSync(
+    Buffer.concat([tarHeader('random.bin', size), randomBytes(size), Buffer.alloc(pad + 1024)]),
+    {
+      level: 1,
+    },
+  );
+}
+
+test('BUNDLE_INSPECT_MAX_BYTES: a bundle inflating past it is refused; one under it is listed', async () => {
+  const bundle = randomBundle(6 * MiB);
+  await assert.rejects(ingest(bundle, { maxInflatedBytes: 4 * MiB, maxRatio: 200 }), (err: AppError) => {
+    assert.equal(err.status, 422);
+    assert.equal(err.code, 'bundle_too_expanded');
+    assert.match(err.message, /BUNDLE_INSPECT_MAX_BYTES/);
+    return true;
+  });
+  const ok = await ingest(bundle, { maxInflatedBytes: 8 * MiB, maxRatio: 200 });
+  assert.equal(ok.inspection.kind, 'bundle');
+  assert.deepEqual(
+    ok.inspection.members.map((m) => [m.path, m.size]),
+    [['random.bin', 6 * MiB]],
+  );
+  assert.equal(ok.sha256, createHash('sha256').update(bundle).digest('hex'));
+});
+
+test('BUNDLE_INSPECT_MAX_RATIO: a 1 GiB-of-zeros bomb stops near the 64 MiB grace, in little CPU', async () => {
+  const bomb = zeroBundle(1024 * MiB);
+  assert.ok(bomb.length < 1.1 * MiB, `bomb is ${bomb.length} bytes`);
+  const cpu = process.cpuUsage();
+  await assert.rejects(
+    ingest(bomb, { maxInflatedBytes: 256 * 1024 * MiB, maxRatio: 200 }),
+    (err: AppError) => {
+      assert.equal(err.code, 'bundle_too_expanded');
+      assert.match(err.message, /BUNDLE_INSPECT_MAX_RATIO/);
+      return true;
+    },
+  );
+  const used = process.cpuUsage(cpu);
+  // Inflating all 1 GiB takes ~1 s of CPU here; stopping after ~64 MiB takes a small fraction of that.
+  assert.ok((used.user + used.system) / 1000 < 600, `used ${(used.user + used.system) / 1000} ms of CPU`);
+  // With a ratio high enough, the same file is an ordinary bundle of one member.
+  const ok = await ingest(bomb, { maxInflatedBytes: 256 * 1024 * MiB, maxRatio: 2000 });
+  assert.equal(ok.inspection.members[0]?.size, 1024 * MiB);
+});
+
+test('the bounds are configuration: defaults, values, and a bad value naming the variable', () => {
+  const base = {};
+  const defaults = loadConfig({ ...base });
+  assert.equal(defaults.bundleInspectMaxBytes, 256 * 1024 ** 3);
+  assert.equal(defaults.bundleInspectMaxRatio, 200);
+  const set = loadConfig({ ...base, BUNDLE_INSPECT_MAX_BYTES: '1073741824', BUNDLE_INSPECT_MAX_RATIO: '50' });
+  assert.equal(set.bundleInspectMaxBytes, 1024 ** 3);
+  assert.equal(set.bundleInspectMaxRatio, 50);
+  assert.throws(() => loadConfig({ ...base, BUNDLE_INSPECT_MAX_RATIO: '0' }), /BUNDLE_INSPECT_MAX_RATIO/);
+  assert.throws(() => loadConfig({ ...base, BUNDLE_INSPECT_MAX_BYTES: 'lots' }), /BUNDLE_INSPECT_MAX_BYTES/);
+});
