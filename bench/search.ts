@@ -9,8 +9,10 @@
  *
  * Run: node --import tsx bench/search.ts
  * Environment: BENCH_SEARCH_BUGS, BENCH_SEARCH_REQUESTS, BENCH_DATABASE_URL (a superuser maintenance
- * URL; default: a throwaway cluster).
+ * URL; default: a throwaway cluster), BENCH_SEARCH_URL (a database seeded before, e.g. by an earlier
+ * run: no seeding, the queries only).
  */
+import { loadavg } from 'node:os';
 import postgres from 'postgres';
 import type { UserViewer } from '../src/access/index.ts';
 import { type Db, openPostgres, type Queryable, type Sql, sql } from '../src/platform/db.ts';
@@ -45,14 +47,26 @@ function recording(db: Db, log: { q: Sql; ms: number }[]): Queryable {
   };
 }
 
-const dbInfo = await benchDatabase();
+const seeded = process.env['BENCH_SEARCH_URL'];
+const dbInfo = seeded ? { url: seeded, stop: async () => {} } : await benchDatabase();
 const stops: (() => Promise<void>)[] = [dbInfo.stop];
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ');
 try {
   const env = { DATABASE_URL: dbInfo.url };
-  process.stderr.write(`seeding ${bugs} bugs (with comments, history, search text)...\n`);
-  const started = performance.now();
-  await bugzot(['seed', '--bugs', String(bugs), '--password', PASSWORD], env);
-  const seedSeconds = (performance.now() - started) / 1000;
+  const loadBefore = load();
+  let seedSeconds = Number.NaN;
+  if (!seeded) {
+    process.stderr.write(
+      `seeding ${bugs} bugs (with comments, history, search text), load ${loadBefore}...\n`,
+    );
+    const started = performance.now();
+    await bugzot(['seed', '--bugs', String(bugs), '--password', PASSWORD], env);
+    seedSeconds = (performance.now() - started) / 1000;
+  }
+  const loadAfterSeed = load();
   {
     // As autovacuum would after a bulk load (index-only scans need the visibility map), and JIT off:
     // compiling costs more than these short statements run (docs/search.md recommends it for production).
@@ -134,8 +148,10 @@ try {
 
   const f = (n: number) => n.toFixed(1).padStart(7);
   console.log(
-    `\nSearch on PostgreSQL, ${sizes!['bugs']} bugs, ${sizes!['comments']} comments; seeded in ${seedSeconds.toFixed(0)} s` +
-      ` (bug_text ${sizes!['bug_text']}, GIN ${sizes!['gin']}, trigram ${sizes!['trgm']}); ${requests} sequential requests each; jit off\n`,
+    `\nSearch on PostgreSQL, ${sizes!['bugs']} bugs, ${sizes!['comments']} comments; ` +
+      `${seeded ? 'seeded before' : `seeded in ${seedSeconds.toFixed(0)} s (load average ${loadBefore} before, ${loadAfterSeed} after)`}` +
+      ` (bug_text ${sizes!['bug_text']}, GIN ${sizes!['gin']}, trigram ${sizes!['trgm']}); ${requests} sequential requests each;` +
+      ` jit off; load average ${load()} after the queries\n`,
   );
   console.log('| query                    | user     |  p50 ms |  p95 ms |  p99 ms |   total |');
   console.log('| ------------------------ | -------- | ------: | ------: | ------: | ------: |');

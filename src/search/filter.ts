@@ -43,7 +43,22 @@ export interface Compiled {
   tsquery?: string | undefined;
   /** Whether the text query negates a word (then matching is not monotone in the document). */
   negatedText?: boolean;
+  /**
+   * Whether every condition reads only the counted columns (product, version, status, severity,
+   * confidential): then totals and facets come from bug_counts, or from bug_text's copies of those
+   * columns when the query has text, instead of the bugs table (repository.ts).
+   */
+  counted?: boolean;
 }
+
+/** The list fields whose conditions read only the counted columns. */
+const COUNTED_FIELDS: ReadonlySet<string> = new Set([
+  'product',
+  'version',
+  'status',
+  'severity',
+  'confidential',
+]);
 
 /**
  * The text condition over `bug_text t` for the documents the viewer may search: staff also match private
@@ -57,11 +72,6 @@ export function textMatch(viewer: Viewer, c: Compiled & { tsquery: string }): Sq
     ? sql`((t.private_doc IS NULL AND t.doc @@ ${q}::tsquery)
           OR (t.private_doc IS NOT NULL AND (t.doc || t.private_doc) @@ ${q}::tsquery))`
     : sql`(t.doc @@ ${q}::tsquery OR (t.private_doc IS NOT NULL AND (t.doc || t.private_doc) @@ ${q}::tsquery))`;
-}
-
-/** The document the viewer's ranking reads. */
-export function textDoc(viewer: Viewer): Sql {
-  return isStaff(viewer) ? sql`coalesce(t.doc || t.private_doc, t.doc)` : sql`t.doc`;
 }
 
 const negate = (negated: boolean, cond: Sql) => (negated ? sql`(${cond}) IS NOT TRUE` : cond);
@@ -114,6 +124,7 @@ export async function compile(
   ids: IdFilters = {},
 ): Promise<Compiled> {
   const conds: Sql[] = [];
+  let counted = !ids.componentIds?.length && !ids.reporterIds?.length && !ids.assigneeIds?.length;
   const needsCatalogue = query.terms.some(
     (t) => t.kind === 'list' && (t.field === 'product' || t.field === 'version' || t.field === 'component'),
   );
@@ -146,6 +157,7 @@ export async function compile(
       text.push(term.negated ? sql`(!! ${q})` : q);
       continue;
     }
+    counted &&= term.kind === 'list' && COUNTED_FIELDS.has(term.field);
     conds.push(negate(term.negated, termCond(viewer, term, { statusNames, w, products })));
   }
 
@@ -166,7 +178,12 @@ export async function compile(
     }
     tsquery = row.q;
   }
-  return { conds, tsquery, negatedText: query.terms.some((t) => t.kind === 'text' && t.negated) };
+  return {
+    conds,
+    tsquery,
+    negatedText: query.terms.some((t) => t.kind === 'text' && t.negated),
+    counted,
+  };
 }
 
 interface Catalogue {

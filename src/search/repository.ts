@@ -2,10 +2,18 @@
  * SQL of the search module. Every statement that reads bugs carries the access module's predicate in
  * its own WHERE clause: results, counts, facets, snippets, suggestions and CSV rows are never filtered
  * after a LIMIT.
+ *
+ * Three sources answer a search, all exact (see docs/search.md, "Performance"):
+ * - `bugs` (joined to `bug_text` for words): any query;
+ * - `bug_counts` (migration 007): totals and facets of a query without words whose filters read only
+ *   the counted columns (product, version, status, severity, confidential);
+ * - `bug_text` alone, whose rows carry copies of those columns and of the reporter: totals, facets and
+ *   relevance-ordered pages of such a query with words.
+ * The visibility predicate is applied to the rows of each as to bugs with the same facts.
  */
-import { type Viewer, visibleBugs, visibleComments } from '../access/index.ts';
+import { isStaff, type Viewer, visibleBugs, visibleComments } from '../access/index.ts';
 import { join, type Queryable, type Sql, sql } from '../platform/db.ts';
-import { type Compiled, severityRank, textDoc, textMatch } from './filter.ts';
+import { type Compiled, severityRank, textMatch } from './filter.ts';
 import type { Sort, SortColumn } from './query.ts';
 
 /** A result row: the bug's listed fields with names, and its sort key (for the cursor). */
@@ -41,12 +49,23 @@ export interface After {
   id: number;
 }
 
+/**
+ * Relevance is where the words are found: in the summary (3), else in the summary and description
+ * together (2), else anywhere, comments included (1); newest first within each tier. It reads the
+ * summary's small vector (bug_text.title) of each match, and the document only for matches whose
+ * summary lacks the words: no ranking function runs over every matching document.
+ */
+function tierExpr(tsquery: string): Sql {
+  return sql`(CASE WHEN t.title @@ ${tsquery}::tsquery THEN 3
+                   WHEN ts_filter(t.doc, '{a,b}') @@ ${tsquery}::tsquery THEN 2 ELSE 1 END)`;
+}
+
 /** The SQL of each sort column, and the type its key is compared as. */
-function sortExpr(column: SortColumn, viewer: Viewer, tsquery: string | undefined): { expr: Sql; type: Sql } {
+function sortExpr(column: SortColumn, tsquery: string | undefined): { expr: Sql; type: Sql } {
   switch (column) {
     case 'relevance':
       return tsquery
-        ? { expr: sql`ts_rank(${textDoc(viewer)}, ${tsquery}::tsquery)`, type: sql`real` }
+        ? { expr: tierExpr(tsquery), type: sql`integer` }
         : { expr: sql`b.id`, type: sql`integer` };
     case 'id':
       return { expr: sql`b.id`, type: sql`integer` };
@@ -77,12 +96,41 @@ function sortExpr(column: SortColumn, viewer: Viewer, tsquery: string | undefine
   }
 }
 
-/** FROM and WHERE of a search: the bugs (and their text) the viewer may see that match. */
-function fromWhere(viewer: Viewer, c: Compiled, joins: Sql = sql``, extra: Sql[] = []): Sql {
-  const conds = [visibleBugs(viewer, 'b'), ...c.conds, ...extra];
+/**
+ * bug_text as the narrow twin of bugs (migration 007): `b` has the bug's id, reporter and counted
+ * columns, copied in the transaction of every change, so the visibility predicate and the counted
+ * filters read it as they read bugs.
+ */
+const TEXT_AS_BUGS = sql`bug_text t CROSS JOIN LATERAL (
+    SELECT t.bug_id AS id, t.product_id, t.version_id, t.status, t.severity, t.confidential, t.reporter_id) b`;
+
+/**
+ * FROM and WHERE of a search: the bugs (and their text) the viewer may see that match. `twin`: read
+ * bug_text alone (only for a query with words whose conditions are all counted ones).
+ */
+function fromWhere(
+  viewer: Viewer,
+  c: Compiled,
+  opts: { joins?: Sql; extra?: Sql[]; twin?: boolean } = {},
+): Sql {
+  const conds = [visibleBugs(viewer, 'b'), ...c.conds, ...(opts.extra ?? [])];
   if (c.tsquery) conds.push(textMatch(viewer, { ...c, tsquery: c.tsquery }));
-  return sql`FROM bugs b ${c.tsquery ? sql`JOIN bug_text t ON t.bug_id = b.id` : sql``} ${joins}
-    WHERE ${join(conds, ' AND ')}`;
+  const from = opts.twin
+    ? TEXT_AS_BUGS
+    : c.tsquery
+      ? sql`bugs b JOIN bug_text t ON t.bug_id = b.id`
+      : sql`bugs b`;
+  return sql`FROM ${from} ${opts.joins ?? sql``} WHERE ${join(conds, ' AND ')}`;
+}
+
+/**
+ * Whether bug_text alone answers this search, page and counts in one pass over the matches: it has
+ * words, only counted conditions, and is in relevance or bug number order.
+ */
+export function twinAnswers(c: Compiled, sort: Sort): boolean {
+  return (
+    c.tsquery !== undefined && c.counted === true && (sort.column === 'relevance' || sort.column === 'id')
+  );
 }
 
 /** The join a sort column needs (names live in other tables); none for the bug's own columns. */
@@ -123,11 +171,20 @@ export interface PageKey {
   sort_key: string;
 }
 
+/** The relevance tier of each of these bugs for the text query (for rows listed in another order). */
+async function tiersOf(db: Queryable, tsquery: string, ids: number[]): Promise<Map<number, number>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.query<{ id: number; tier: number }>(sql`
+    SELECT t.bug_id AS id, ${tierExpr(tsquery)} AS tier FROM bug_text t WHERE t.bug_id = ANY(${ids}::int[])`);
+  return new Map(rows.map((r) => [r.id, r.tier]));
+}
+
 /**
  * One page of matching bug ids in the sort's order, starting after `after`: a small statement (only the
- * join the sort needs), quick to plan; the rows themselves come from the bug cache.
+ * join the sort needs), quick to plan; the rows themselves come from the bug cache. The rank (the
+ * relevance tier) of rows in another order is worked out for the page's rows only.
  */
-export function pageKeys(
+export async function pageKeys(
   db: Queryable,
   viewer: Viewer,
   c: Compiled,
@@ -135,18 +192,95 @@ export function pageKeys(
   limit: number,
   after: After | undefined,
 ): Promise<PageKey[]> {
-  const { expr, type } = sortExpr(sort.column, viewer, c.tsquery);
+  const { expr, type } = sortExpr(sort.column, c.tsquery);
   const dir = sort.dir === 'asc' ? sql`ASC` : sql`DESC`;
-  const rank = c.tsquery ? sql`ts_rank(${textDoc(viewer)}, ${c.tsquery}::tsquery)` : sql`NULL::real`;
-  return db.query<PageKey>(sql`
-    SELECT b.id, ${rank} AS rank, (${expr})::text AS sort_key
-    ${fromWhere(viewer, c, sortJoin(sort.column), keysetCond(sort, expr, type, after))}
+  const byTier = c.tsquery !== undefined && sort.column === 'relevance';
+  const keys = await db.query<PageKey>(sql`
+    SELECT b.id, ${byTier ? expr : sql`NULL`}::real AS rank, (${expr})::text AS sort_key
+    ${fromWhere(viewer, c, { joins: sortJoin(sort.column), extra: keysetCond(sort, expr, type, after) })}
     ORDER BY ${expr} ${dir}, b.id ${dir}
     LIMIT ${limit}`);
+  if (c.tsquery !== undefined && !byTier) {
+    const tiers = await tiersOf(
+      db,
+      c.tsquery,
+      keys.map((k) => k.id),
+    );
+    for (const k of keys) k.rank = tiers.get(k.id) ?? null;
+  }
+  return keys;
+}
+
+/**
+ * A page and the counts of a query bug_text alone answers (twinAnswers): one pass over the matches,
+ * kept in memory, gives the page in relevance (or bug number) order after the cursor, the exact total
+ * and the facets.
+ */
+export async function twinSearch(
+  db: Queryable,
+  viewer: Viewer,
+  c: Compiled & { tsquery: string },
+  sort: Sort,
+  limit: number,
+  after: After | undefined,
+  facets: boolean,
+): Promise<{ keys: PageKey[]; agg: Aggregate }> {
+  const byTier = sort.column === 'relevance';
+  const tier = byTier ? tierExpr(c.tsquery) : sql`NULL::integer`;
+  const dir = sort.dir === 'asc' ? sql`ASC` : sql`DESC`;
+  const key = byTier ? sql`m.tier` : sql`m.id`;
+  const keyset = !after
+    ? sql`TRUE`
+    : sort.dir === 'asc'
+      ? sql`(${key}, m.id) > (${after.key}::text::integer, ${after.id}::integer)`
+      : sql`(${key}, m.id) < (${after.key}::text::integer, ${after.id}::integer)`;
+  const counts = facets
+    ? sql`SELECT 1 AS part, NULL::integer AS id, NULL::integer AS tier, m.status, m.product_id,
+                 GROUPING(m.status)::int AS by, count(*)::int AS n
+          FROM m GROUP BY GROUPING SETS ((m.status), (m.product_id))`
+    : sql`SELECT 1, NULL, NULL, NULL, NULL, 1, count(*)::int FROM m`;
+  const rows = await db.query<{
+    part: number;
+    id: number | null;
+    tier: number | null;
+    status: string | null;
+    product_id: number | null;
+    by: number;
+    n: number;
+  }>(sql`
+    WITH m AS MATERIALIZED (
+      SELECT b.id, b.status, b.product_id, ${tier} AS tier ${fromWhere(viewer, c, { twin: true })}
+    )
+    (SELECT 0 AS part, m.id, m.tier, NULL::text AS status, NULL::integer AS product_id, 0 AS by, 0 AS n
+     FROM m WHERE ${keyset} ORDER BY ${key} ${dir}, m.id ${dir} LIMIT ${limit})
+    UNION ALL (${counts})`);
+  const keys: PageKey[] = [];
+  const agg: Aggregate = { total: 0, status: new Map(), product: new Map() };
+  for (const r of rows) {
+    if (r.part === 0) {
+      keys.push({ id: r.id!, rank: r.tier, sort_key: String(byTier ? r.tier : r.id) });
+    } else if (!facets) agg.total = r.n;
+    else if (r.by === 0) {
+      agg.status.set(r.status!, r.n);
+      agg.total += r.n;
+    } else agg.product.set(r.product_id!, r.n);
+  }
+  // In the page's order (the UNION keeps it in practice; this makes it certain).
+  const sign = sort.dir === 'asc' ? 1 : -1;
+  keys.sort((x, y) => sign * (Number(x.sort_key) - Number(y.sort_key) || x.id - y.id));
+  if (!byTier) {
+    const tiers = await tiersOf(
+      db,
+      c.tsquery,
+      keys.map((k) => k.id),
+    );
+    for (const k of keys) k.rank = tiers.get(k.id) ?? null;
+  }
+  return { keys, agg };
 }
 
 /** One page of matching bugs with their fields, in the sort's order, starting after `after` (CSV). */
-export function page(
+export async function page(
   db: Queryable,
   viewer: Viewer,
   c: Compiled,
@@ -154,30 +288,66 @@ export function page(
   limit: number,
   after: After | undefined,
 ): Promise<ResultRow[]> {
-  const { expr, type } = sortExpr(sort.column, viewer, c.tsquery);
-  const dir = sort.dir === 'asc' ? sql`ASC` : sql`DESC`;
-  const keyset = keysetCond(sort, expr, type, after);
-  const rank = c.tsquery ? sql`ts_rank(${textDoc(viewer)}, ${c.tsquery}::tsquery)` : sql`NULL::real`;
-  return db.query<ResultRow>(sql`
+  return rowsOf(db, viewer, await pageKeys(db, viewer, c, sort, limit, after));
+}
+
+/** The listed fields of the bugs of a page, in its order (those the viewer may see). */
+export async function rowsOf(db: Queryable, viewer: Viewer, keys: PageKey[]): Promise<ResultRow[]> {
+  if (keys.length === 0) return [];
+  const rows = await db.query<Omit<ResultRow, 'rank' | 'sort_key'>>(sql`
     SELECT b.id, b.summary, b.product_id, p.name AS product, b.version_id, v.name AS version,
            b.component_id, co.name AS component, b.status, b.resolution, b.severity, b.priority,
            b.reporter_id, r.name AS reporter_name, b.assignee_id, a.name AS assignee_name, b.confidential,
            CASE WHEN b.duplicate_of IS NOT NULL AND EXISTS (
                   SELECT 1 FROM bugs d WHERE d.id = b.duplicate_of AND ${visibleBugs(viewer, 'd')})
                 THEN b.duplicate_of END AS duplicate_of,
-           b.created_at, b.changed_at, b.row_version, ${rank} AS rank, (${expr})::text AS sort_key
-    ${fromWhere(
-      viewer,
-      c,
-      sql`JOIN products p ON p.id = b.product_id
-      JOIN versions v ON v.id = b.version_id
-      JOIN components co ON co.id = b.component_id
-      JOIN users r ON r.id = b.reporter_id
-      LEFT JOIN users a ON a.id = b.assignee_id`,
-      keyset,
-    )}
-    ORDER BY ${expr} ${dir}, b.id ${dir}
-    LIMIT ${limit}`);
+           b.created_at, b.changed_at, b.row_version
+    FROM bugs b
+    JOIN products p ON p.id = b.product_id
+    JOIN versions v ON v.id = b.version_id
+    JOIN components co ON co.id = b.component_id
+    JOIN users r ON r.id = b.reporter_id
+    LEFT JOIN users a ON a.id = b.assignee_id
+    WHERE b.id = ANY(${keys.map((k) => k.id)}::int[]) AND ${visibleBugs(viewer, 'b')}`);
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return keys.flatMap((k) => {
+    const r = byId.get(k.id);
+    return r ? [{ ...r, rank: k.rank, sort_key: k.sort_key }] : [];
+  });
+}
+
+/** What a count answers: the total, and per status and per product when asked for. */
+export interface Aggregate {
+  total: number;
+  status: Map<string, number>;
+  product: Map<number, number>;
+}
+
+/**
+ * The counted rows (bug_counts) as `b`, each standing for `n` bugs with those facts. id and reporter
+ * are NULL: the visibility predicate holds for a row exactly when it holds for a bug with those facts
+ * that the viewer neither reported nor is on the CC list of.
+ */
+const COUNTS_AS_BUGS = sql`(SELECT c.product_id, c.version_id, c.status, c.severity, c.confidential, c.n,
+    NULL::integer AS id, NULL::integer AS reporter_id FROM bug_counts c) b`;
+
+/**
+ * The bugs a viewer sees beyond the counted rows: those visible to them, but not to a viewer who
+ * neither reported them nor is on their CC list. By the visibility rule (src/access/visibility.ts)
+ * such bugs are among those they reported (read from bugs_reporter_search_idx alone) or are on the CC
+ * list of. test/search-counts.test.ts checks the sum against counting the bugs for every kind of viewer.
+ */
+function personalBugs(viewer: Viewer, c: Compiled): Sql {
+  const id = viewer.kind === 'user' ? viewer.id : 0;
+  const anon = sql`CROSS JOIN LATERAL (
+      SELECT b.confidential, b.version_id, NULL::integer AS id, NULL::integer AS reporter_id) anon`;
+  const where = sql`${join([visibleBugs(viewer, 'b'), ...c.conds], ' AND ')}
+      AND (${visibleBugs(viewer, 'anon')}) IS NOT TRUE`;
+  return sql`
+    SELECT b.status, b.product_id, 1 FROM bugs b ${anon} WHERE b.reporter_id = ${id} AND ${where}
+    UNION ALL
+    SELECT b.status, b.product_id, 1 FROM bug_cc cc JOIN bugs b ON b.id = cc.bug_id ${anon}
+    WHERE cc.user_id = ${id} AND b.reporter_id <> ${id} AND ${where}`;
 }
 
 /** Exact count of matching bugs, with counts per status and per product when `facets` is set. */
@@ -186,9 +356,20 @@ export async function aggregate(
   viewer: Viewer,
   c: Compiled,
   facets: boolean,
-): Promise<{ total: number; status: Map<string, number>; product: Map<number, number> }> {
+): Promise<Aggregate> {
+  let source: Sql;
+  if (c.tsquery === undefined && c.counted) {
+    const counted = sql`SELECT b.status, b.product_id, b.n
+      FROM ${COUNTS_AS_BUGS} WHERE ${join([visibleBugs(viewer, 'b'), ...c.conds], ' AND ')}`;
+    source = isStaff(viewer) ? counted : sql`${counted} UNION ALL ${personalBugs(viewer, c)}`;
+  } else {
+    const twin = c.tsquery !== undefined && c.counted === true;
+    source = sql`SELECT b.status, b.product_id, 1 AS n ${fromWhere(viewer, c, { twin })}`;
+  }
   if (!facets) {
-    const rows = await db.query<{ n: number }>(sql`SELECT count(*)::int AS n ${fromWhere(viewer, c)}`);
+    const rows = await db.query<{ n: number }>(
+      sql`SELECT coalesce(sum(m.n), 0)::int AS n FROM (${source}) m`,
+    );
     return { total: rows[0]!.n, status: new Map(), product: new Map() };
   }
   const rows = await db.query<{
@@ -197,9 +378,10 @@ export async function aggregate(
     by: number;
     n: number;
   }>(sql`
-    SELECT b.status, b.product_id, GROUPING(b.status)::int AS by, count(*)::int AS n
-    ${fromWhere(viewer, c)}
-    GROUP BY GROUPING SETS ((b.status), (b.product_id))`);
+    SELECT m.status, m.product_id, GROUPING(m.status)::int AS by, sum(m.n)::int AS n
+    FROM (${source}) m
+    GROUP BY GROUPING SETS ((m.status), (m.product_id))
+    HAVING sum(m.n) > 0`);
   const status = new Map<string, number>();
   const product = new Map<number, number>();
   let total = 0;

@@ -6,7 +6,7 @@ import { signedIn } from '../access/index.ts';
 import { type BugsContext, workflow } from '../bugs/index.ts';
 import type { Queryable } from '../platform/db.ts';
 import { invalid } from '../platform/errors.ts';
-import { IdParams } from '../platform/http.ts';
+import { ErrorBody, IdParams } from '../platform/http.ts';
 import type { IdFilters } from './filter.ts';
 import { defaultDir, type Sort, type SortColumn } from './query.ts';
 import {
@@ -145,8 +145,14 @@ export async function searchRoutes(app: FastifyInstance, { ctx }: { ctx: BugsCon
         tags,
         description: 'Every matching bug you may see, as CSV (at most 100,000 rows), in the sort order.',
         querystring: ExportQuery,
-        produces: ['text/csv'],
-        response: { 200: Type.String({ description: 'CSV with a header line.' }) },
+        response: {
+          200: { description: 'CSV with a header line.', content: { 'text/csv': { schema: Type.String() } } },
+          // A bad query is refused before the first line, as JSON like every API error.
+          '4xx': {
+            description: 'The query cannot be run: the envelope says why (`code`, `message`, `field`).',
+            content: { 'application/json': { schema: ErrorBody } },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -64,7 +64,12 @@ export const SearchHit = Type.Object({
   created_at: Timestamp,
   changed_at: Timestamp,
   row_version: Type.Integer(),
-  rank: Nullable(Type.Number({ description: 'Text relevance (higher is better); null without text.' })),
+  rank: Nullable(
+    Type.Number({
+      description:
+        'Text relevance: 3 when the summary has the words, 2 the description, 1 elsewhere (comments); null without text.',
+    }),
+  ),
   snippet: Nullable(
     Type.String({ description: 'HTML excerpt of the matching text: escaped, matches in <mark>.' }),
   ),

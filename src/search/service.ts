@@ -86,7 +86,8 @@ function decodeCursor(cursor: string | undefined, sig: string, sort: Sort): repo
     throw invalid('cursor belongs to another query or sort order; start again from the first page', 'cursor');
   }
   // The fingerprint is no secret: the key is checked against the sort column's type before it reaches SQL.
-  if (!KEY_SHAPE[keyType(sort.column)].test(parsed.k)) {
+  const type = keyType(sort.column);
+  if (!KEY_SHAPE[type].test(parsed.k) || (type === 'integer' && Math.abs(Number(parsed.k)) > MAX_ID)) {
     throw invalid('cursor is not one this server handed out', 'cursor');
   }
   return { key: parsed.k, id: parsed.i };
@@ -94,7 +95,6 @@ function decodeCursor(cursor: string | undefined, sig: string, sort: Sort): repo
 
 const KEY_SHAPE = {
   integer: /^-?\d{1,10}$/,
-  real: /^-?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i,
   timestamptz: /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([+-]\d{2}(:\d{2})?|Z)?$/,
   text: /^/s,
 };
@@ -103,9 +103,8 @@ function keyType(column: Sort['column']): keyof typeof KEY_SHAPE {
   switch (column) {
     case 'id':
     case 'severity':
+    case 'relevance': // the relevance tier (1-3), or the bug number without words
       return 'integer';
-    case 'relevance':
-      return 'real';
     case 'created':
     case 'changed':
       return 'timestamptz';
@@ -204,14 +203,33 @@ export async function search(
   const sort = effectiveSort(input, effective, compiled.tsquery !== undefined);
   const sig = signature(input, sort);
   const after = decodeCursor(input.cursor, sig, sort);
-  const [rows, agg] = await Promise.all([
-    cache
-      ? repo
-          .pageKeys(db, viewer, compiled, sort, input.limit + 1, after)
-          .then((keys) => cachedRows(db, cache, viewer, keys))
-      : repo.page(db, viewer, compiled, sort, input.limit + 1, after),
-    repo.aggregate(db, viewer, compiled, input.facets),
-  ]);
+  let rows: repo.ResultRow[];
+  let agg: repo.Aggregate;
+  if (compiled.tsquery !== undefined && repo.twinAnswers(compiled, sort)) {
+    // Words with counted filters only: one pass over the matches gives the page, total and facets.
+    const found = await repo.twinSearch(
+      db,
+      viewer,
+      { ...compiled, tsquery: compiled.tsquery },
+      sort,
+      input.limit + 1,
+      after,
+      input.facets,
+    );
+    agg = found.agg;
+    rows = cache
+      ? await cachedRows(db, cache, viewer, found.keys)
+      : await repo.rowsOf(db, viewer, found.keys);
+  } else {
+    [rows, agg] = await Promise.all([
+      cache
+        ? repo
+            .pageKeys(db, viewer, compiled, sort, input.limit + 1, after)
+            .then((keys) => cachedRows(db, cache, viewer, keys))
+        : repo.page(db, viewer, compiled, sort, input.limit + 1, after),
+      repo.aggregate(db, viewer, compiled, input.facets),
+    ]);
+  }
   const pageRows = rows.slice(0, input.limit);
   const last = pageRows.at(-1);
   const marks = compiled.tsquery

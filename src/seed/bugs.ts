@@ -23,6 +23,26 @@ export interface BugBatch {
   offset: number;
   count: number;
   total: number;
+  /**
+   * The first ids of a range reserved for this batch (see idsNeeded), when batches run side by side:
+   * the rows then get the same ids whichever batch commits first. Without: the tables' sequences.
+   */
+  firstIds?: { bug: number; comment: number; change: number } | undefined;
+}
+
+/** At most this many history rows per bug (6 status steps of up to 3 fields, and a priority change). */
+const MAX_CHANGES_PER_BUG = 20;
+
+/** How many ids of each table a batch of `count` bugs may use at most (the range to reserve for it). */
+export function idsNeeded(
+  count: number,
+  commentsPerBug: number,
+): { bug: number; comment: number; change: number } {
+  return {
+    bug: count,
+    comment: count * Math.max(0, commentShape(commentsPerBug).max),
+    change: count * MAX_CHANGES_PER_BUG,
+  };
 }
 
 /** Rows one batch created. */
@@ -117,6 +137,7 @@ export function bugBatchStatement(ctx: BugBatchContext, batch: BugBatch): Sql {
     (Object.keys(WORDS) as WordList[]).map((name) => sql`${[...WORDS[name]]}::text[] AS ${raw(`"${name}"`)}`),
   );
   const repro = raw(`k."reproSteps"`);
+  const ids = batch.firstIds;
 
   return sql`
 WITH k AS MATERIALIZED (
@@ -131,7 +152,7 @@ WITH k AS MATERIALIZED (
 ),
 -- x: where in the time span the bug was filed; bugs get denser towards today, ids follow time.
 b0 AS MATERIALIZED (
-  SELECT nextval(k.seq)::int AS id,
+  SELECT ${batch.firstIds ? sql`${batch.firstIds.bug}::int + g.i - 1` : sql`nextval(k.seq)::int`} AS id,
          power((${batch.offset}::float8 + g.i - 1 + 0.9 * random()) / ${batch.total}::float8, 0.8) AS x,
          random() < ${extShare}::float8 AS ext,
          random() AS r_closed, random() AS r_kind
@@ -327,8 +348,8 @@ ins_bugs AS (
 ),
 -- Comment authors: the reporter, the assignee or another staff member; only staff write private ones.
 ins_comments AS (
-  INSERT INTO comments (bug_id, author_id, body, is_private, bug_version, created_at)
-  SELECT c.bug_id,
+  INSERT INTO comments (${ids ? sql`id, ` : sql``}bug_id, author_id, body, is_private, bug_version, created_at)
+  SELECT ${ids ? sql`${ids.comment}::int + c.rn::int - 1, ` : sql``}c.bug_id,
          CASE c.who WHEN 0 THEN c.reporter_id WHEN 1 THEN coalesce(c.assignee_id, c.someone) ELSE c.someone END,
          replace(replace(replace(replace(
            CASE WHEN (c.who <> 0 OR NOT c.ext) AND c.r_private < 0.06 THEN ${pick('privateComments')}
@@ -341,7 +362,8 @@ ins_comments AS (
     SELECT o.*, CASE WHEN random() < 0.35 THEN 0 WHEN random() < 0.55 THEN 1 ELSE 2 END AS who,
            ${someInternal} AS someone, random() AS r_private
     FROM (
-      SELECT e.bug_id, e.v, e.t, b.vname, b.reporter_id, b.assignee_id, b.ext
+      SELECT e.bug_id, e.v, e.t, b.vname, b.reporter_id, b.assignee_id, b.ext,
+             row_number() OVER (ORDER BY e.bug_id, e.v) AS rn
       FROM evn e JOIN b ON b.id = e.bug_id
       WHERE e.kind = 0
       ORDER BY e.bug_id, e.v
@@ -352,8 +374,8 @@ ins_comments AS (
 -- History: one row per changed field; the fields of one step share its bug_version and time. Field
 -- names and values follow the bugs service: column values, but the assignee by name.
 ins_changes AS (
-  INSERT INTO bug_changes (bug_id, actor_id, field, old_value, new_value, bug_version, changed_at)
-  SELECT s.bug_id,
+  INSERT INTO bug_changes (${ids ? sql`id, ` : sql``}bug_id, actor_id, field, old_value, new_value, bug_version, changed_at)
+  SELECT ${ids ? sql`${ids.change}::int + (row_number() OVER (ORDER BY s.bug_id, s.v, f.ord))::int - 1, ` : sql``}s.bug_id,
          CASE WHEN s.kind = 2 THEN s.someone
               WHEN s.new_status IN ('IN_PROGRESS', 'RESOLVED') THEN coalesce(s.assignee_id, s.someone)
               WHEN s.new_status = 'ASSIGNED' AND s.r_actor < 0.5 THEN coalesce(s.assignee_id, s.someone)
