@@ -24,15 +24,24 @@ import { lazyChildLogger } from './platform/logging.ts';
 import { installMetrics } from './platform/metrics.ts';
 import { registerApiDocs } from './platform/openapi.ts';
 import { apiSecurityHeaders, installSecurityHeaders } from './platform/security-headers.ts';
+import { installConditionalReads } from './platform/conditional.ts';
 import { productsRoutes } from './products/index.ts';
 import { searchRoutes } from './search/index.ts';
 import { addressPolicy, webhooksRoutes } from './webhooks/index.ts';
-import { authPlugin, CredentialCache, LoginThrottle, type UsersDeps, usersRoutes } from './users/index.ts';
+import {
+  actingDb,
+  authPlugin,
+  CredentialCache,
+  LoginThrottle,
+  type UsersDeps,
+  usersRoutes,
+} from './users/index.ts';
 import { accountPages } from './web/account-pages.tsx';
 import { attachmentPages } from './web/attachment-pages.tsx';
 import { adminMailPages } from './web/admin-mail-page.tsx';
 import { adminProductPages } from './web/admin-products-page.tsx';
 import { adminUserPages } from './web/admin-users-page.tsx';
+import { adminApiKeyPages } from './web/admin-api-keys-page.tsx';
 import { assetRoutes } from './web/assets.ts';
 import { bugListPages } from './web/bug-list-page.tsx';
 import { bugPages } from './web/bug-page.tsx';
@@ -60,7 +69,8 @@ export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<Fas
         version: packageVersion,
       })
     : undefined;
-  const db = tracedDb(untracedDb);
+  // Writes of a request acting on behalf of another user record the real actor (src/users/on-behalf.ts).
+  const db = actingDb(tracedDb(untracedDb));
   const app = Fastify({
     logger: {
       level: config.logLevel,
@@ -106,6 +116,8 @@ export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<Fas
   app.removeContentTypeParser('text/plain');
 
   installSecurityHeaders(app, config.env === 'production');
+  // ETag / If-None-Match (304) on every JSON read of the APIs, computed over the bytes each viewer gets.
+  installConditionalReads(app);
 
   await app.register(cookie);
   const bus = new Invalidation();
@@ -123,6 +135,7 @@ export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<Fas
     credentials: new CredentialCache(bus),
     bus,
     throttle: new LoginThrottle(config.loginMaxAttempts, config.loginWindowMinutes, redis),
+    apiKeyRateLimitMax: config.apiKeyRateLimitMax,
   };
   const bugs: BugsContext = { db, bus, cache: new BugCache(bus, undefined, redis) };
   const attachments = createAttachmentsContext({ config, db, bus, log: app.log });
@@ -168,6 +181,7 @@ export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<Fas
   await app.register(adminMailPages, { db });
   await app.register(adminProductPages, { ctx: { db, bus } });
   await app.register(adminUserPages, { deps: users });
+  await app.register(adminApiKeyPages, { deps: users });
   await app.register(
     async (api) => {
       await api.register(usersRoutes, { deps: users, config });

@@ -83,6 +83,7 @@ const schema = z.object({
   RATE_LIMIT_PER_MINUTE: digits
     .pipe(z.coerce.number<string>().int().min(0).max(1_000_000, 'must be at most 1000000'))
     .default(1200),
+  API_KEY_RATE_LIMIT_MAX: positiveInt(1_000_000).default(1200),
   OTEL_EXPORTER_OTLP_ENDPOINT: httpUrl.optional(),
   OTEL_SERVICE_NAME: z.string().min(1).default('bugzot'),
   WORKERS: positiveInt(256).optional(),
@@ -116,6 +117,15 @@ const schema = z.object({
       'must be a comma-separated list of bundle, gzip, text, image, pdf, zip, binary',
     )
     .default('bundle,gzip,text,image,pdf,zip'),
+  BUNDLE_INSPECT_MAX_BYTES: digits
+    .pipe(
+      z.coerce
+        .number<string>()
+        .int()
+        .min(1024 * 1024, 'must be at least 1048576 (1 MiB)'),
+    )
+    .default(256 * 1024 ** 3),
+  BUNDLE_INSPECT_MAX_RATIO: positiveInt(1_000_000).default(200),
   STORAGE_BACKEND: z.enum(['local', 's3']).default('local'),
   S3_ENDPOINT: httpUrl.optional(),
   S3_BUCKET: z.string().min(1).optional(),
@@ -186,6 +196,8 @@ export type Config = Readonly<{
   redisUrl: string | undefined;
   /** Requests per minute per API key, signed-in user or (anonymous) client address; 0: no limit. */
   rateLimitPerMinute: number;
+  /** The highest own rate limit (requests a minute) a key's owner may set; admins may set more. */
+  apiKeyRateLimitMax: number;
   /** OpenTelemetry: the OTLP/HTTP base URL traces are exported to; none: no tracing. */
   otelEndpoint: string | undefined;
   otelServiceName: string;
@@ -203,6 +215,9 @@ export type Config = Readonly<{
   uploadExpiryHours: number;
   /** Kinds of attachment accepted (sniffed from the content, never from the name or Content-Type). */
   attachmentTypes: readonly string[];
+  /** Decompression-bomb bounds of bundle inspection: inflated bytes, and inflated per compressed byte. */
+  bundleInspectMaxBytes: number;
+  bundleInspectMaxRatio: number;
   storage: Readonly<{
     backend: 'local' | 's3';
     s3: Readonly<{
@@ -314,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     otelEndpoint: raw.OTEL_EXPORTER_OTLP_ENDPOINT,
     otelServiceName: raw.OTEL_SERVICE_NAME,
     rateLimitPerMinute: raw.RATE_LIMIT_PER_MINUTE,
+    apiKeyRateLimitMax: raw.API_KEY_RATE_LIMIT_MAX,
     // Production on PostgreSQL: one process per CPU unless told otherwise; the embedded database allows one.
     workers: raw.WORKERS ?? (raw.NODE_ENV === 'production' && raw.DATABASE_URL ? availableParallelism() : 1),
     socket: raw.SOCKET?.trim() ? resolve(raw.SOCKET.trim()) : undefined,
@@ -328,6 +344,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     attachmentMaxBytes: raw.ATTACHMENT_MAX_BYTES,
     uploadExpiryHours: raw.UPLOAD_EXPIRY_HOURS,
     attachmentTypes: Object.freeze(raw.ATTACHMENT_TYPES.split(',').map((s) => s.trim())),
+    bundleInspectMaxBytes: raw.BUNDLE_INSPECT_MAX_BYTES,
+    bundleInspectMaxRatio: raw.BUNDLE_INSPECT_MAX_RATIO,
     storage: Object.freeze({
       backend: raw.STORAGE_BACKEND,
       s3: Object.freeze({

@@ -33,6 +33,7 @@ export function presentComment(c: CommentRow) {
     id: c.id,
     bug_id: c.bug_id,
     author: { id: c.author_id, name: c.author_name },
+    ...(c.via_user_id ? { via: { id: c.via_user_id, name: c.via_name ?? '' } } : {}),
     body: c.body,
     is_private: c.is_private,
     created_at: c.created_at.toISOString(),
@@ -43,6 +44,7 @@ export function presentChange(h: ChangeRow) {
   return {
     id: h.id,
     who: { id: h.actor_id, name: h.actor_name },
+    ...(h.via_user_id ? { via: { id: h.via_user_id, name: h.via_name ?? '' } } : {}),
     when: h.changed_at.toISOString(),
     field: h.field,
     removed: h.old_value,

@@ -248,6 +248,9 @@ export interface ChangeRow {
   bug_id: number;
   actor_id: number;
   actor_name: string;
+  /** Acted on behalf of actor_id: the key owner who really made the change (migration 008). */
+  via_user_id?: number | null;
+  via_name?: string | null;
   field: string;
   old_value: string | null;
   new_value: string | null;
@@ -272,8 +275,8 @@ export async function insertChanges(
 export function listChanges(db: Queryable, bugId: number, sinceVersion = 0): Promise<ChangeRow[]> {
   return db.query<ChangeRow>(sql`
     SELECT h.id, h.bug_id, h.actor_id, u.name AS actor_name, h.field, h.old_value, h.new_value, h.bug_version,
-           h.changed_at
-    FROM bug_changes h JOIN users u ON u.id = h.actor_id
+           h.changed_at, h.via_user_id, vu.name AS via_name
+    FROM bug_changes h JOIN users u ON u.id = h.actor_id LEFT JOIN users vu ON vu.id = h.via_user_id
     WHERE h.bug_id = ${bugId} AND h.bug_version > ${sinceVersion}
     ORDER BY h.id`);
 }
@@ -306,6 +309,9 @@ export interface CommentRow {
   bug_id: number;
   author_id: number;
   author_name: string;
+  /** Written on behalf of author_id: the key owner who really wrote it (migration 008). */
+  via_user_id?: number | null;
+  via_name?: string | null;
   body: string;
   is_private: boolean;
   bug_version: number;
@@ -330,8 +336,9 @@ export function listComments(
   sinceVersion = 0,
 ): Promise<CommentRow[]> {
   return db.query<CommentRow>(sql`
-    SELECT c.id, c.bug_id, c.author_id, u.name AS author_name, c.body, c.is_private, c.bug_version, c.created_at
-    FROM comments c JOIN users u ON u.id = c.author_id
+    SELECT c.id, c.bug_id, c.author_id, u.name AS author_name, c.body, c.is_private, c.bug_version, c.created_at,
+           c.via_user_id, vu.name AS via_name
+    FROM comments c JOIN users u ON u.id = c.author_id LEFT JOIN users vu ON vu.id = c.via_user_id
     WHERE c.bug_id = ${bugId} AND c.bug_version > ${sinceVersion} AND ${visibleComments(viewer, 'c')}
     ORDER BY c.id`);
 }

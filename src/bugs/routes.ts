@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { signedIn } from '../access/index.ts';
 import type { Queryable } from '../platform/db.ts';
+import { ifNoneMatchMatches } from '../platform/conditional.ts';
 import { AppError, invalid } from '../platform/errors.ts';
 import { IdParams } from '../platform/http.ts';
 import {
@@ -128,7 +129,7 @@ export async function bugsRoutes(app: FastifyInstance, { ctx }: { ctx: bugs.Bugs
       const { entry, duplicateOf } = await bugs.readBug(ctx, request.viewer, request.params.id);
       const etag = bugEtag(entry.bug);
       reply.header('etag', etag).header('cache-control', 'private, no-cache');
-      if (request.headers['if-none-match'] === etag) return reply.code(304).send();
+      if (ifNoneMatchMatches(request.headers['if-none-match'], etag)) return reply.code(304).send();
       entry.jsonHead ??= bugJsonHead(entry.bug);
       const actions = await bugs.allowedActions(db, request.viewer, entry.bug);
       return reply

@@ -130,6 +130,11 @@ export const CommentResponse = Type.Object({
   id: Type.Integer(),
   bug_id: Type.Integer(),
   author: Ref,
+  via: Type.Optional(
+    Type.Object(Ref.properties, {
+      description: 'the real actor: the bot whose key wrote this on behalf of the author',
+    }),
+  ),
   body: Type.String(),
   is_private: Type.Boolean(),
   created_at: Timestamp,
@@ -138,6 +143,11 @@ export const CommentResponse = Type.Object({
 export const ChangeResponse = Type.Object({
   id: Type.Integer(),
   who: Ref,
+  via: Type.Optional(
+    Type.Object(Ref.properties, {
+      description: 'the real actor: the bot whose key made this change on behalf of who',
+    }),
+  ),
   when: Timestamp,
   field: Type.String(),
   removed: Nullable(Type.String()),

@@ -2,12 +2,14 @@
  * Authentication for every request, deny by default: a route answers only signed-in viewers unless it
  * opts out with `config: { public: true }`. Credentials are a bearer API key or the session cookie.
  * Writes through a read-only key are refused; session-authenticated form posts need the CSRF token.
+ * A key an admin marked may act for another user: `X-Bugzot-On-Behalf-Of` (see on-behalf.ts).
  */
 import type {} from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { anonymous, type Viewer } from '../access/index.ts';
-import { AppError, forbidden, unauthenticated } from '../platform/errors.ts';
+import { AppError, forbidden, invalid, unauthenticated } from '../platform/errors.ts';
+import { actOnBehalf, ON_BEHALF_HEADER, withActingRequest } from './on-behalf.ts';
 import { type Credential, resolveApiKey, resolveSession, type UsersDeps } from './service.ts';
 
 /** Name of the session cookie. */
@@ -99,11 +101,23 @@ export const authPlugin = fp(
         const token = request.cookies[SESSION_COOKIE];
         if (token) cred = await resolveSession(deps, token);
       }
+      const onBehalf = request.headers[ON_BEHALF_HEADER];
+      if (onBehalf !== undefined) {
+        if (typeof onBehalf !== 'string')
+          throw invalid(`send one ${ON_BEHALF_HEADER} header`, ON_BEHALF_HEADER);
+        cred = await actOnBehalf(deps, cred, onBehalf);
+      }
       if (cred) {
         request.viewer = cred.viewer;
         request.credential = cred;
         // Every later log line of this request names the user (skipped when nothing would be logged).
-        if (logUsers) request.log = request.log.child({ user_id: cred.viewer.id });
+        if (logUsers) {
+          request.log = request.log.child(
+            cred.actor
+              ? { user_id: cred.viewer.id, via_user_id: cred.actor.id }
+              : { user_id: cred.viewer.id },
+          );
+        }
       }
       if (request.is404) return;
       if (!request.routeOptions.config.public && !cred) throw unauthenticated();
@@ -124,6 +138,9 @@ export const authPlugin = fp(
         }
       }
     });
+
+    // Writes of a request acting for someone else record who really made them (on-behalf.ts).
+    app.addHook('preHandler', (request, _reply, done) => withActingRequest(request, done));
 
     app.addHook('preValidation', async (request) => {
       if (!csrfFromForm.has(request)) return;

@@ -1,9 +1,12 @@
 /** The users module: accounts, sessions, API keys, and the authentication hook. */
+export { listAllApiKeys, updateApiKeyAsAdmin } from './api-keys.ts';
 export { authPlugin, SESSION_COOKIE, setSessionCookie } from './auth.ts';
+export { actingDb, ON_BEHALF_HEADER } from './on-behalf.ts';
 export { hashPassword } from './passwords.ts';
 export { usersRoutes } from './routes.ts';
 export {
   type ApiKeyRow,
+  type ApiKeyWithOwner,
   authenticate,
   type Credential,
   CredentialCache,

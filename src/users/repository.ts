@@ -24,6 +24,16 @@ export interface ApiKeyRow {
   last_used_at: Date | null;
   expires_at: Date | null;
   revoked_at: Date | null;
+  /** Requests a minute this key may make; null: the global RATE_LIMIT_PER_MINUTE. */
+  rate_limit_per_minute: number | null;
+  /** An admin allowed this key to act on behalf of other users (X-Bugzot-On-Behalf-Of). */
+  on_behalf_of: boolean;
+}
+
+/** A key with its owner, as admins list them. */
+export interface ApiKeyWithOwner extends ApiKeyRow {
+  owner_email: string;
+  owner_name: string;
 }
 
 const userColumns = sql`u.id, u.email, u.name, u.password_hash, u.kind, u.is_admin, u.disabled, u.created_at`;
@@ -120,28 +130,83 @@ export async function deleteExpiredSessions(db: Queryable): Promise<void> {
   await db.query(sql`DELETE FROM sessions WHERE expires_at <= now()`);
 }
 
-const keyColumns = sql`k.id, k.user_id, k.name, k.prefix, k.scope, k.created_at, k.last_used_at, k.expires_at, k.revoked_at`;
+const keyColumns = sql`k.id, k.user_id, k.name, k.prefix, k.scope, k.created_at, k.last_used_at, k.expires_at,
+  k.revoked_at, k.rate_limit_per_minute, k.on_behalf_of`;
+
+/** A live key's own settings, next to its owner's row. */
+export type LiveKeyRow = UserRow & {
+  key_id: number;
+  scope: ApiKeyRow['scope'];
+  rate_limit_per_minute: number | null;
+  on_behalf_of: boolean;
+};
 
 /** A live key and its user. */
-export async function findApiKey(
-  db: Queryable,
-  keyHash: string,
-): Promise<(UserRow & { key_id: number; scope: ApiKeyRow['scope'] }) | undefined> {
-  const rows = await db.query<UserRow & { key_id: number; scope: ApiKeyRow['scope'] }>(sql`
-    SELECT ${userColumns}, k.id AS key_id, k.scope FROM api_keys k JOIN users u ON u.id = k.user_id
+export async function findApiKey(db: Queryable, keyHash: string): Promise<LiveKeyRow | undefined> {
+  const rows = await db.query<LiveKeyRow>(sql`
+    SELECT ${userColumns}, k.id AS key_id, k.scope, k.rate_limit_per_minute, k.on_behalf_of
+    FROM api_keys k JOIN users u ON u.id = k.user_id
     WHERE k.key_hash = ${keyHash} AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())`);
   return rows[0];
 }
 
 export async function insertApiKey(
   db: Queryable,
-  k: { userId: number; name: string; prefix: string; keyHash: string; scope: string; expiresAt: Date | null },
+  k: {
+    userId: number;
+    name: string;
+    prefix: string;
+    keyHash: string;
+    scope: string;
+    expiresAt: Date | null;
+    rateLimitPerMinute: number | null;
+    onBehalfOf: boolean;
+  },
 ): Promise<ApiKeyRow> {
   const rows = await db.query<ApiKeyRow>(sql`
-    INSERT INTO api_keys AS k (user_id, name, prefix, key_hash, scope, expires_at)
-    VALUES (${k.userId}, ${k.name}, ${k.prefix}, ${k.keyHash}, ${k.scope}, ${k.expiresAt})
+    INSERT INTO api_keys AS k (user_id, name, prefix, key_hash, scope, expires_at, rate_limit_per_minute, on_behalf_of)
+    VALUES (${k.userId}, ${k.name}, ${k.prefix}, ${k.keyHash}, ${k.scope}, ${k.expiresAt}, ${k.rateLimitPerMinute},
+            ${k.onBehalfOf})
     RETURNING ${keyColumns}`);
   return rows[0]!;
+}
+
+/** Any user's keys with their owners (admins), newest first; `userId` narrows to one owner. */
+export async function listAllApiKeys(
+  db: Queryable,
+  opts: { userId?: number | undefined; limit: number; beforeId?: number | undefined },
+): Promise<ApiKeyWithOwner[]> {
+  return db.query<ApiKeyWithOwner>(sql`
+    SELECT ${keyColumns}, u.email AS owner_email, u.name AS owner_name
+    FROM api_keys k JOIN users u ON u.id = k.user_id
+    WHERE (${opts.userId ?? null}::int IS NULL OR k.user_id = ${opts.userId ?? null})
+      AND k.id < ${opts.beforeId ?? 2147483647}
+    ORDER BY k.id DESC LIMIT ${opts.limit}`);
+}
+
+/** One key with its owner, live or not. */
+export async function findApiKeyById(db: Queryable, id: number): Promise<ApiKeyWithOwner | undefined> {
+  const rows = await db.query<ApiKeyWithOwner>(sql`
+    SELECT ${keyColumns}, u.email AS owner_email, u.name AS owner_name
+    FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ${id}`);
+  return rows[0];
+}
+
+/** Changes a key's settings (admins); `rateLimitPerMinute: null` returns it to the global limit. */
+export async function updateApiKey(
+  db: Queryable,
+  id: number,
+  patch: { rateLimitPerMinute?: number | null; onBehalfOf?: boolean },
+): Promise<ApiKeyRow | undefined> {
+  const setLimit = patch.rateLimitPerMinute !== undefined;
+  const rows = await db.query<ApiKeyRow>(sql`
+    UPDATE api_keys k SET
+      rate_limit_per_minute = CASE WHEN ${setLimit} THEN ${patch.rateLimitPerMinute ?? null}::int
+                                   ELSE k.rate_limit_per_minute END,
+      on_behalf_of = COALESCE(${patch.onBehalfOf ?? null}::boolean, k.on_behalf_of)
+    WHERE k.id = ${id}
+    RETURNING ${keyColumns}`);
+  return rows[0];
 }
 
 export async function listApiKeys(db: Queryable, userId: number): Promise<ApiKeyRow[]> {

@@ -1,11 +1,12 @@
-/** HTTP routes of the users module: sign-in, the current user, users (admin), API keys. */
+/** HTTP routes of the users module: sign-in, the current user, users (admin), API keys (own and admin). */
 import type {} from '@fastify/cookie';
 import type { FastifyInstance } from 'fastify';
 import { type Static, Type } from 'typebox';
 import { isAdmin, signedIn } from '../access/index.ts';
 import type { Config } from '../config.ts';
-import { forbidden } from '../platform/errors.ts';
+import { AppError, forbidden } from '../platform/errors.ts';
 import { IdParams, Nullable } from '../platform/http.ts';
+import { listAllApiKeys, updateApiKeyAsAdmin } from './api-keys.ts';
 import { SESSION_COOKIE, setSessionCookie } from './auth.ts';
 import * as users from './service.ts';
 
@@ -44,11 +45,40 @@ const UserListQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+const KeyRateLimit = Type.Integer({
+  minimum: 1,
+  maximum: 1_000_000,
+  description:
+    "the key's own limit in requests a minute, instead of RATE_LIMIT_PER_MINUTE; owners may set up to " +
+    'API_KEY_RATE_LIMIT_MAX, admins more; null: the global limit',
+});
+const OnBehalfOf = Type.Boolean({
+  description:
+    'the key may act on behalf of other users with the X-Bugzot-On-Behalf-Of header (only admins set it)',
+});
 const NewKeyBody = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 100 }),
     scope: Type.Optional(Type.Union([Type.Literal('read-only'), Type.Literal('read-write')])),
     expires_at: Type.Optional(Nullable(Type.String({ format: 'date-time' }))),
+    rate_limit_per_minute: Type.Optional(Nullable(KeyRateLimit)),
+    on_behalf_of: Type.Optional(OnBehalfOf),
+  },
+  { additionalProperties: false },
+);
+const AdminKeyPatchBody = Type.Object(
+  { rate_limit_per_minute: Type.Optional(Nullable(KeyRateLimit)), on_behalf_of: Type.Optional(OnBehalfOf) },
+  { additionalProperties: false, minProperties: 1 },
+);
+const AdminKeyListQuery = Type.Object(
+  {
+    user_id: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 2147483647, description: "only this user's keys" }),
+    ),
+    limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+    before: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 2147483647, description: 'keys older than this id (paging)' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -71,6 +101,12 @@ const MeOut = Type.Object({
   is_admin: Type.Boolean(),
   auth: Type.Optional(Type.String()),
   csrf_token: Type.Optional(Type.String()),
+  via: Type.Optional(
+    Type.Object(
+      { id: Type.Integer(), email: Type.String(), name: Type.String(), key_id: Type.Integer() },
+      { description: 'acting on behalf of this user: the key owner who really makes the request' },
+    ),
+  ),
 });
 const KeyOut = Type.Object({
   id: Type.Integer(),
@@ -81,6 +117,12 @@ const KeyOut = Type.Object({
   last_used_at: Nullable(Type.String({ format: 'date-time' })),
   expires_at: Nullable(Type.String({ format: 'date-time' })),
   revoked_at: Nullable(Type.String({ format: 'date-time' })),
+  rate_limit_per_minute: Nullable(KeyRateLimit),
+  on_behalf_of: OnBehalfOf,
+});
+const AdminKeyOut = Type.Object({
+  ...KeyOut.properties,
+  owner: Type.Object({ id: Type.Integer(), email: Type.String(), name: Type.String() }),
 });
 const NewKeyOut = Type.Object({
   ...KeyOut.properties,
@@ -97,13 +139,33 @@ function presentKey(k: users.ApiKeyRow) {
     last_used_at: k.last_used_at?.toISOString() ?? null,
     expires_at: k.expires_at?.toISOString() ?? null,
     revoked_at: k.revoked_at?.toISOString() ?? null,
+    rate_limit_per_minute: k.rate_limit_per_minute,
+    on_behalf_of: k.on_behalf_of,
   };
+}
+
+function presentKeyWithOwner(k: users.ApiKeyWithOwner) {
+  return { ...presentKey(k), owner: { id: k.user_id, email: k.owner_email, name: k.owner_name } };
 }
 
 /** Registers the users routes under /api/v1. */
 export async function usersRoutes(app: FastifyInstance, opts: { deps: users.UsersDeps; config: Config }) {
   const { deps } = opts;
   const db = deps.db;
+
+  // A bot acting for someone must not manage that person's credentials: a key made in their name would
+  // outlive the admin's permission and record no real actor.
+  app.addHook('preHandler', async (request) => {
+    if (!request.credential?.actor) return;
+    const route = `${request.method} ${request.routeOptions.url ?? ''}`;
+    if (/\/api-keys|\/session$|^PATCH .*\/users\/:id$/.test(route)) {
+      throw new AppError(
+        403,
+        'on_behalf_refused',
+        'API keys, sessions and accounts cannot be managed on behalf of others.',
+      );
+    }
+  });
 
   app.post<{ Body: Static<typeof LoginBody> }>(
     '/session',
@@ -116,12 +178,16 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     },
   );
 
-  app.delete('/session', { config: { public: true } }, async (request, reply) => {
-    const token = request.cookies[SESSION_COOKIE];
-    if (token) await users.endSession(deps, token);
-    reply.clearCookie(SESSION_COOKIE, { path: '/' });
-    return reply.code(204).send();
-  });
+  app.delete(
+    '/session',
+    { schema: { response: { 204: { type: 'null', description: 'Signed out' } } }, config: { public: true } },
+    async (request, reply) => {
+      const token = request.cookies[SESSION_COOKIE];
+      if (token) await users.endSession(deps, token);
+      reply.clearCookie(SESSION_COOKIE, { path: '/' });
+      return reply.code(204).send();
+    },
+  );
 
   app.get('/me', { schema: { response: { 200: MeOut } } }, async (request) => {
     const v = signedIn(request.viewer);
@@ -133,6 +199,16 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
       is_admin: v.isAdmin,
       auth: request.credential?.via,
       ...(request.credential?.csrfToken ? { csrf_token: request.credential.csrfToken } : {}),
+      ...(request.credential?.actor
+        ? {
+            via: {
+              id: request.credential.actor.id,
+              email: request.credential.actor.email,
+              name: request.credential.actor.name,
+              key_id: request.credential.actor.keyId,
+            },
+          }
+        : {}),
     };
   });
 
@@ -212,18 +288,56 @@ export async function usersRoutes(app: FastifyInstance, opts: { deps: users.User
     { schema: { body: NewKeyBody, response: { 201: NewKeyOut } } },
     async (request, reply) => {
       const b = request.body;
-      const { key, row } = await users.createApiKey(db, signedIn(request.viewer), {
-        name: b.name,
-        scope: b.scope ?? 'read-write',
-        expiresAt: b.expires_at ? new Date(b.expires_at) : null,
-      });
+      const { key, row } = await users.createApiKey(
+        db,
+        signedIn(request.viewer),
+        {
+          name: b.name,
+          scope: b.scope ?? 'read-write',
+          expiresAt: b.expires_at ? new Date(b.expires_at) : null,
+          rateLimitPerMinute: b.rate_limit_per_minute ?? null,
+          onBehalfOf: b.on_behalf_of ?? false,
+        },
+        { maxRateLimitPerMinute: deps.apiKeyRateLimitMax },
+      );
       return reply.code(201).send({ ...presentKey(row), key });
+    },
+  );
+
+  app.get<{ Querystring: Static<typeof AdminKeyListQuery> }>(
+    '/admin/api-keys',
+    {
+      schema: {
+        querystring: AdminKeyListQuery,
+        response: { 200: Type.Object({ api_keys: Type.Array(AdminKeyOut) }) },
+      },
+    },
+    async (request) => {
+      const rows = await listAllApiKeys(deps, request.viewer, {
+        userId: request.query.user_id,
+        limit: request.query.limit,
+        beforeId: request.query.before,
+      });
+      return { api_keys: rows.map(presentKeyWithOwner) };
+    },
+  );
+
+  app.patch<{ Params: IdParams; Body: Static<typeof AdminKeyPatchBody> }>(
+    '/admin/api-keys/:id',
+    { schema: { params: IdParams, body: AdminKeyPatchBody, response: { 200: AdminKeyOut } } },
+    async (request) => {
+      const b = request.body;
+      const row = await updateApiKeyAsAdmin(deps, request.viewer, request.params.id, {
+        onBehalfOf: b.on_behalf_of,
+        rateLimitPerMinute: b.rate_limit_per_minute,
+      });
+      return presentKeyWithOwner(row);
     },
   );
 
   app.delete<{ Params: IdParams }>(
     '/api-keys/:id',
-    { schema: { params: IdParams } },
+    { schema: { params: IdParams, response: { 204: { type: 'null', description: 'Revoked' } } } },
     async (request, reply) => {
       await users.revokeApiKey(deps, signedIn(request.viewer), request.params.id);
       return reply.code(204).send();

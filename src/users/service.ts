@@ -6,13 +6,20 @@ import { createHash, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { isStaff, type UserViewer, type Viewer } from '../access/index.ts';
 import type { Db } from '../platform/db.ts';
-import { conflict, forbidden, invalid, notFound, unauthenticated } from '../platform/errors.ts';
+import {
+  conflict,
+  forbidden,
+  invalid,
+  notFound,
+  unauthenticated,
+  unprocessable,
+} from '../platform/errors.ts';
 import type { Invalidation } from '../platform/invalidation.ts';
 import { hashPassword, verifyPassword } from './passwords.ts';
 import * as repo from './repository.ts';
 import type { LoginThrottle } from './throttle.ts';
 
-export type { ApiKeyRow, UserRow } from './repository.ts';
+export type { ApiKeyRow, ApiKeyWithOwner, UserRow } from './repository.ts';
 
 /** What the users module needs from the app. */
 export interface UsersDeps {
@@ -21,7 +28,12 @@ export interface UsersDeps {
   credentials: CredentialCache;
   bus: Invalidation;
   throttle: LoginThrottle;
+  /** The highest own rate limit a non-admin may give a key (API_KEY_RATE_LIMIT_MAX). */
+  apiKeyRateLimitMax?: number;
 }
+
+/** API_KEY_RATE_LIMIT_MAX's default, for callers that built their deps without it. */
+export const DEFAULT_API_KEY_RATE_LIMIT_MAX = 1200;
 
 /** The prefix every API key starts with, so a leaked key is recognisable by secret scanners. */
 export const API_KEY_PREFIX = 'bzk_';
@@ -196,6 +208,15 @@ export interface Credential {
   scope: 'read-only' | 'read-write';
   csrfToken?: string;
   keyId?: number;
+  /** The key's own requests-a-minute limit; null/absent: the global one. */
+  rateLimitPerMinute?: number | null;
+  /** The key may act on behalf of other users (an admin allowed it). */
+  onBehalfOf?: boolean;
+  /**
+   * Set when the request acts on behalf of another user: `viewer` is that user, `actor` the key's
+   * owner, who really made the request (recorded beside each change as via_user_id / via_key_id).
+   */
+  actor?: { id: number; email: string; name: string; keyId: number };
 }
 
 /**
@@ -209,8 +230,10 @@ export class CredentialCache {
   constructor(bus: Invalidation) {
     bus.on((topic) => {
       if (topic === 'all') this.entries.clear();
-      else if (topic.startsWith('user:')) this.forget((c) => c.viewer.id === Number(topic.slice(5)));
-      else if (topic.startsWith('key:')) this.forget((c) => c.keyId === Number(topic.slice(4)));
+      else if (topic.startsWith('user:')) {
+        const id = Number(topic.slice(5));
+        this.forget((c) => c.viewer.id === id || c.actor?.id === id);
+      } else if (topic.startsWith('key:')) this.forget((c) => c.keyId === Number(topic.slice(4)));
       else if (topic.startsWith('session:')) this.entries.delete(`s:${topic.slice(8)}`);
     });
   }
@@ -284,14 +307,29 @@ export async function endSession(deps: UsersDeps, token: string): Promise<void> 
   await deps.bus.apply(`session:${hash}`);
 }
 
-/** Creates an API key for the viewer; the returned `key` is shown once and never again. */
+/**
+ * Creates an API key for the viewer; the returned `key` is shown once and never again. A key's own rate
+ * limit may be at most `maxRateLimitPerMinute` unless the viewer is an admin; only admins may create a
+ * key that acts on behalf of other users.
+ */
 export async function createApiKey(
   db: Db,
   viewer: UserViewer,
-  input: { name: string; scope: 'read-only' | 'read-write'; expiresAt: Date | null },
+  input: {
+    name: string;
+    scope: 'read-only' | 'read-write';
+    expiresAt: Date | null;
+    rateLimitPerMinute?: number | null | undefined;
+    onBehalfOf?: boolean | undefined;
+  },
+  opts: { maxRateLimitPerMinute?: number | undefined } = {},
 ) {
   if (input.expiresAt && input.expiresAt.getTime() <= Date.now()) {
     throw invalid('expires_at must be in the future', 'expires_at');
+  }
+  checkKeyRateLimit(viewer, input.rateLimitPerMinute, opts.maxRateLimitPerMinute);
+  if (input.onBehalfOf && !viewer.isAdmin) {
+    throw forbidden('Only admins may allow a key to act on behalf of other users.');
   }
   const secret = randomToken();
   const key = `${API_KEY_PREFIX}${secret}`;
@@ -302,8 +340,35 @@ export async function createApiKey(
     keyHash: sha256(key),
     scope: input.scope,
     expiresAt: input.expiresAt,
+    rateLimitPerMinute: input.rateLimitPerMinute ?? null,
+    onBehalfOf: input.onBehalfOf ?? false,
   });
   return { key, row };
+}
+
+/** Hard bounds of a key's own limit (the database checks them too). */
+const KEY_LIMIT_BOUNDS = { min: 1, max: 1_000_000 };
+
+/** Refuses a key rate limit out of bounds, or above `max` for a non-admin (422 naming the field). */
+export function checkKeyRateLimit(
+  viewer: UserViewer,
+  limit: number | null | undefined,
+  max: number | undefined,
+) {
+  if (limit === null || limit === undefined) return;
+  if (!Number.isInteger(limit) || limit < KEY_LIMIT_BOUNDS.min || limit > KEY_LIMIT_BOUNDS.max) {
+    throw invalid(
+      `rate_limit_per_minute must be a whole number from ${KEY_LIMIT_BOUNDS.min} to ${KEY_LIMIT_BOUNDS.max}`,
+      'rate_limit_per_minute',
+    );
+  }
+  const cap = max ?? DEFAULT_API_KEY_RATE_LIMIT_MAX;
+  if (!viewer.isAdmin && limit > cap) {
+    throw unprocessable(
+      `rate_limit_per_minute may be at most ${cap}; ask an admin for a higher limit`,
+      'rate_limit_per_minute',
+    );
+  }
 }
 
 /** Lists the viewer's own API keys (never their secrets). */
@@ -334,7 +399,14 @@ export async function resolveApiKey(deps: UsersDeps, key: string): Promise<Crede
     const epoch = deps.bus.epoch;
     const row = await repo.findApiKey(deps.db, hash);
     if (!row || row.disabled) return undefined;
-    cred = { viewer: toViewer(row), via: 'api-key', scope: row.scope, keyId: row.key_id };
+    cred = {
+      viewer: toViewer(row),
+      via: 'api-key',
+      scope: row.scope,
+      keyId: row.key_id,
+      rateLimitPerMinute: row.rate_limit_per_minute,
+      onBehalfOf: row.on_behalf_of,
+    };
     if (deps.bus.epoch === epoch) deps.credentials.set(`k:${hash}`, cred);
   }
   const keyId = cred.keyId!;

@@ -26,6 +26,7 @@ interface AccountState {
   passwordErrors?: Form;
   notice?: string;
   keyError?: string;
+  rateLimitError?: string;
 }
 
 function when(d: Date | null) {
@@ -36,7 +37,7 @@ function AccountPage(props: { request: FastifyRequest; state: AccountState }) {
   const viewer = signedIn(props.request.viewer);
   const csrf = props.request.credential?.csrfToken ?? '';
   const ctx = { viewer, csrf, version: versionLabel };
-  const { keys, newKey, passwordErrors = {}, notice, keyError } = props.state;
+  const { keys, newKey, passwordErrors = {}, notice, keyError, rateLimitError } = props.state;
   return (
     <Layout title="Your account" ctx={ctx}>
       <h1>Your account</h1>
@@ -85,6 +86,8 @@ function AccountPage(props: { request: FastifyRequest; state: AccountState }) {
               <th scope="col">Scope</th>
               <th scope="col">Created</th>
               <th scope="col">Last used</th>
+              <th scope="col">Rate limit</th>
+              <th scope="col">On behalf of others</th>
               <th scope="col">Status</th>
             </tr>
           </thead>
@@ -98,6 +101,8 @@ function AccountPage(props: { request: FastifyRequest; state: AccountState }) {
                 <td safe>{k.scope}</td>
                 <td safe>{when(k.created_at)}</td>
                 <td safe>{when(k.last_used_at)}</td>
+                <td safe>{k.rate_limit_per_minute ? `${k.rate_limit_per_minute}/min` : 'default'}</td>
+                <td>{k.on_behalf_of ? 'allowed' : 'no'}</td>
                 <td>
                   {k.revoked_at ? (
                     'revoked'
@@ -122,6 +127,13 @@ function AccountPage(props: { request: FastifyRequest; state: AccountState }) {
             <option value="read-write">read and write</option>
             <option value="read-only">read only</option>
           </select>
+          <Field
+            name="rate_limit_per_minute"
+            label="Own rate limit, requests a minute (empty: the default)"
+            type="number"
+            required={false}
+            error={rateLimitError}
+          />
           <button type="submit">Create key</button>
         </form>
       </section>
@@ -180,8 +192,20 @@ export async function accountPages(app: FastifyInstance, { deps }: { deps: Users
     if (!name || name.length > 100) {
       return render(request, reply, 400, { keyError: 'Give the key a name of at most 100 characters.' });
     }
-    const { key } = await createApiKey(deps.db, signedIn(request.viewer), { name, scope, expiresAt: null });
-    return render(request, reply, 201, { newKey: key });
+    const limitText = (request.body?.['rate_limit_per_minute'] ?? '').trim();
+    const rateLimitPerMinute = limitText === '' ? null : Number(limitText);
+    try {
+      const { key } = await createApiKey(
+        deps.db,
+        signedIn(request.viewer),
+        { name, scope, expiresAt: null, rateLimitPerMinute },
+        { maxRateLimitPerMinute: deps.apiKeyRateLimitMax },
+      );
+      return render(request, reply, 201, { newKey: key });
+    } catch (err) {
+      if (!(err instanceof AppError) || err.field !== 'rate_limit_per_minute') throw err;
+      return render(request, reply, err.status, { rateLimitError: err.message });
+    }
   });
 
   app.post<{ Params: { id: string } }>('/account/api-keys/:id/revoke', async (request, reply) => {

@@ -84,6 +84,7 @@ export function AdminNav(props: { current: string }) {
   const links: [string, string][] = [
     ['/admin/products', 'Products'],
     ['/admin/users', 'Users'],
+    ['/admin/api-keys', 'API keys'],
     ['/admin/mail', 'Mail delivery'],
     ['/admin/stats', 'Statistics'],
   ];

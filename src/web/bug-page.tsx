@@ -71,7 +71,8 @@ function timeline(comments: Comment[], changes: Change[]) {
   const groups = new Map<string, { at: Date; who: string; changes: Change[] }>();
   for (const c of changes) {
     const key = `${c.bug_version}`;
-    const g = groups.get(key) ?? { at: c.changed_at, who: c.actor_name, changes: [] };
+    const who = c.via_name ? `${c.actor_name} (via ${c.via_name})` : c.actor_name;
+    const g = groups.get(key) ?? { at: c.changed_at, who, changes: [] };
     g.changes.push(c);
     groups.set(key, g);
   }
@@ -184,7 +185,9 @@ function BugPage(props: {
           item.kind === 'comment' ? (
             <li id={`c${item.comment.id}`}>
               <p class="muted">
-                <strong safe>{item.comment.author_name}</strong> commented {time(item.at)}
+                <strong safe>{item.comment.author_name}</strong>
+                {item.comment.via_name ? <span safe>{` (via ${item.comment.via_name})`}</span> : ''} commented{' '}
+                {time(item.at)}
                 {item.comment.is_private ? ' (private)' : ''}
               </p>
               <div class="text" safe>

@@ -8,7 +8,13 @@
  * - product Orion (internal-only, unreleased) with 0.1 (unreleased) and component Core;
  * - bugs: public (Omega 1.0), confidential (Omega 1.0), onBeta (Omega 2.0-beta), internal (Orion),
  *   aliceOwn (filed by alice, confidential), ccBob (confidential, bob on CC).
+ *
+ * `t.request` also holds every JSON answer of an /api/v1 route to the response schema /api/openapi.json
+ * publishes for that route and status (ResponseContract), and throws, naming both, when it does not match.
  */
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -48,6 +54,108 @@ export interface TestApp {
 
 let counter = 0;
 
+/** The parts of an OpenAPI 3.1 document the response contract reads. */
+interface OpenApiDoc {
+  paths: Record<
+    string,
+    Record<string, { responses?: Record<string, { content?: Record<string, unknown> }> }>
+  >;
+}
+
+/**
+ * The response schemas of /api/openapi.json as a contract: every JSON answer of an /api/v1 route must
+ * match the schema the document publishes for that route and status (exact status, else `4XX`-style
+ * range, else `default`). Integration tests run every answer through it (t.request, apiAs), so a
+ * schema and the code behind it cannot drift apart unnoticed.
+ */
+export class ResponseContract {
+  private readonly ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: true });
+  private readonly routes: { method: string; template: string; pattern: RegExp; params: number }[] = [];
+  private readonly validators = new Map<string, ValidateFunction>();
+
+  constructor(private readonly doc: OpenApiDoc) {
+    (addFormats as unknown as (a: Ajv2020) => void)(this.ajv);
+    // The whole document is one schema resource, so that a $ref inside a response resolves in it.
+    this.ajv.addSchema(doc as object, 'openapi.json');
+    for (const [template, operations] of Object.entries(doc.paths)) {
+      const source = template
+        .split(/\{[^}]+\}/)
+        .map((part) => part.replace(/[.*+?^$()|[\]\\]/g, '\\$&'))
+        .join('[^/]+');
+      for (const method of Object.keys(operations)) {
+        this.routes.push({
+          method: method.toUpperCase(),
+          template,
+          pattern: new RegExp(`^${source}$`),
+          params: template.split('{').length - 1,
+        });
+      }
+    }
+    // A literal segment wins over a parameter (/me/watches before /users/{id}-like templates).
+    this.routes.sort((a, b) => a.params - b.params);
+  }
+
+  /** Why an answer breaks the contract, or undefined when it keeps it (or is not a JSON API answer). */
+  check(method: string, url: string, status: number, contentType: unknown, body: string): string | undefined {
+    const path = url.split('?')[0]!;
+    if (!path.startsWith('/api/v1/') || body === '' || status === 204 || status === 304) return undefined;
+    if (typeof contentType !== 'string' || !/^application\/(?:[\w.+-]+\+)?json\b/i.test(contentType)) {
+      return undefined;
+    }
+    const route = this.routes.find((r) => r.method === method.toUpperCase() && r.pattern.test(path));
+    if (!route) return undefined; // not a route: the not-found answer
+    const where = `${method.toUpperCase()} ${route.template}`;
+    const responses = this.doc.paths[route.template]![route.method.toLowerCase()]!.responses ?? {};
+    const key = [String(status), `${String(status)[0]}XX`, 'default'].find((k) => k in responses);
+    if (!key) return `${where} answered ${status}, a status its schema does not declare`;
+    const media = Object.keys(responses[key]!.content ?? {}).find((m) => /json/.test(m));
+    if (!media) return `${where} answered ${status} with a JSON body, but declares no JSON body for ${key}`;
+    const id = `${route.template} ${route.method} ${key} ${media}`;
+    let validate = this.validators.get(id);
+    if (!validate) {
+      const pointer = [
+        'paths',
+        route.template,
+        route.method.toLowerCase(),
+        'responses',
+        key,
+        'content',
+        media,
+        'schema',
+      ]
+        .map((s) => encodeURIComponent(s.replace(/~/g, '~0').replace(/\//g, '~1')))
+        .join('/');
+      validate = this.ajv.compile({ $ref: `openapi.json#/${pointer}` });
+      this.validators.set(id, validate);
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(body);
+    } catch {
+      return `${where} answered ${status} with a body that is not JSON: ${body.slice(0, 200)}`;
+    }
+    if (validate(data)) return undefined;
+    const errors = (validate.errors ?? [])
+      .slice(0, 5)
+      .map((e: ErrorObject) => `${e.instancePath || '(body)'} ${e.message ?? ''} ${JSON.stringify(e.params)}`)
+      .join('; ');
+    return `${where} answered ${status} with a body that does not match its response schema (${key}): ${errors}; body: ${body.slice(0, 600)}`;
+  }
+}
+
+/** One contract per distinct document (apps built with the same routes share the compiled schemas). */
+const contracts = new Map<string, ResponseContract>();
+
+/** The contract of an OpenAPI document given as its JSON text. */
+export function contractOf(docText: string): ResponseContract {
+  let contract = contracts.get(docText);
+  if (!contract) {
+    contract = new ResponseContract(JSON.parse(docText) as OpenApiDoc);
+    contracts.set(docText, contract);
+  }
+  return contract;
+}
+
 /** Builds the app on a fresh migrated database. */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const testDb = await createTestDb();
@@ -61,6 +169,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
   });
   const app = await buildApp({ config, db: testDb.db });
   await app.ready();
+  let contract: ResponseContract | undefined;
   const t: TestApp = {
     app,
     db: testDb.db,
@@ -75,6 +184,19 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
         data = res.body ? JSON.parse(res.body) : undefined;
       } catch {
         data = undefined;
+      }
+      // Every JSON answer of the API must match the schema /api/openapi.json publishes for it.
+      const url = String(rest.url ?? (rest as { path?: unknown }).path ?? '');
+      if (url.startsWith('/api/v1/')) {
+        contract ??= contractOf((await app.inject({ method: 'GET', url: '/api/openapi.json' })).body);
+        const broken = contract.check(
+          rest.method ?? 'GET',
+          url,
+          res.statusCode,
+          res.headers['content-type'],
+          res.body,
+        );
+        if (broken) throw new Error(`Response contract: ${broken}`);
       }
       return Object.assign(res, { data });
     },

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { contractOf } from './app.ts';
 
 const bin = new URL('../../bin/bugzot.js', import.meta.url).pathname;
 
@@ -146,6 +147,8 @@ export async function apiAs(
   if (!login.ok) throw new Error(`sign-in as ${email}: ${login.status} ${await login.text()}`);
   const cookie = login.headers.get('set-cookie')!.split(';')[0]!;
   const { csrf_token: csrf } = (await login.json()) as { csrf_token: string };
+  // Every JSON answer must match the response schema the server's own OpenAPI document publishes.
+  const contract = contractOf(await (await fetch(`${base}/api/openapi.json`)).text());
   return async <T>(method: string, path: string, body?: object): Promise<T> => {
     const res = await fetch(`${base}/api/v1${path}`, {
       method,
@@ -157,6 +160,14 @@ export async function apiAs(
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
+    const broken = contract.check(
+      method,
+      `/api/v1${path}`,
+      res.status,
+      res.headers.get('content-type'),
+      text,
+    );
+    if (broken) throw new Error(`Response contract: ${broken}`);
     if (!res.ok) throw new Error(`${method} ${path} -> ${res.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;
   };
