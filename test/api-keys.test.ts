@@ -5,13 +5,22 @@
  * every change records the real actor.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
+import { EVENT_COLUMNS, type EventRow, type StoredBugEvent, toEvent } from '../src/events/index.ts';
+import type { Job } from '../src/jobs/index.ts';
+import { createTransport, MAIL_JOB, notifyHandlers } from '../src/notify/index.ts';
 import { sql } from '../src/platform/db.ts';
+import { findUserById } from '../src/users/repository.ts';
+import { toViewer } from '../src/users/service.ts';
+import { buildPayload } from '../src/webhooks/payload.ts';
 import { startTestApp, type TestApp, type TestUser, world } from './helpers/app.ts';
 import { redisServerPath, startRedis, type TestRedis } from './helpers/redis.ts';
 
@@ -367,6 +376,102 @@ test('a bug filed, commented and attached on behalf of a customer records the bo
   });
   assert.equal(plain.data.author.id, bot.id);
   assert.equal(plain.data.via, undefined);
+});
+
+test('webhook payloads and notification mails name the bot that acted for the customer', async () => {
+  const { alice } = w.users;
+  const filed = await asBotFor(alice.id, {
+    method: 'POST',
+    url: '/api/v1/bugs',
+    payload: {
+      product_id: w.products.omega.id,
+      version_id: w.versions.omega10.id,
+      component_id: w.components.omegaCore.id,
+      summary: 'Filed for Alice, watched by hooks and mail',
+    },
+  });
+  assert.equal(filed.statusCode, 201, filed.body);
+  const id = filed.data.id as number;
+  const commented = await asBotFor(alice.id, {
+    method: 'POST',
+    url: `/api/v1/bugs/${id}/comments`,
+    payload: { body: 'Relayed from the support desk' },
+  });
+  assert.equal(commented.statusCode, 201, commented.body);
+  const own = await t.request({
+    method: 'POST',
+    url: `/api/v1/bugs/${id}/comments`,
+    as: alice,
+    payload: { body: 'Alice adds this herself' },
+  });
+  assert.equal(own.statusCode, 201, own.body);
+  const rows = await t.db.query<EventRow>(
+    sql`SELECT ${EVENT_COLUMNS} FROM bug_events WHERE bug_id = ${id} ORDER BY id`,
+  );
+  const events = rows.map(toEvent);
+  assert.equal(events.length, 3);
+  const [created, relayed, herself] = events as [StoredBugEvent, StoredBugEvent, StoredBugEvent];
+  assert.equal(relayed.viaUserId, bot.id);
+  assert.equal(herself.viaUserId, null);
+
+  // Webhook payloads (built as the owner sees them) carry `via` beside actor_id, only where a bot acted.
+  const adminRow = await findUserById(t.db, w.users.admin.id);
+  assert.ok(adminRow);
+  const owner = toViewer(adminRow);
+  const hook = await buildPayload(t.db, owner, relayed, 'comment.created');
+  assert.equal(hook?.['actor_id'], alice.id);
+  assert.deepEqual(hook?.['via'], { id: bot.id, name: 'SupportBot' });
+  const filedHook = await buildPayload(t.db, owner, created, 'bug.created');
+  assert.deepEqual(filedHook?.['via'], { id: bot.id, name: 'SupportBot' });
+  const plain = await buildPayload(t.db, owner, herself, 'comment.created');
+  assert.equal(plain?.['actor_id'], alice.id);
+  assert.equal(plain?.['via'], undefined);
+
+  // The mail to the reporter (written by the outbox transport) says who acted and through whom.
+  const dir = mkdtempSync(join(tmpdir(), 'bugzot-via-mail-'));
+  const transport = createTransport({
+    smtpUrl: undefined,
+    smtpPassword: undefined,
+    smtpCaFile: undefined,
+    dataDir: dir,
+    log: { info() {} },
+  });
+  const handlers = notifyHandlers({
+    db: t.db,
+    transport,
+    baseUrl: 'http://bugzot.test',
+    from: 'bugzot@example.test',
+    batchSeconds: 0,
+    giveUpAfterMs: 60_000,
+    log: { info() {}, warn() {} },
+  });
+  const mailJob = handlers.find((h) => h.kind === MAIL_JOB);
+  assert.ok(mailJob);
+  const run = async (eventIds: number[]) => {
+    const before = new Set(readdirSync(dir, { recursive: true }).map(String));
+    await mailJob.run({
+      id: 1,
+      kind: MAIL_JOB,
+      payload: { bugId: id, userId: w.users.dev.id, actorId: alice.id, eventIds, roles: ['watcher'] },
+      attempts: 1,
+    } as unknown as Job);
+    const added = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.eml') && !before.has(f));
+    assert.equal(added.length, 1);
+    return readFileSync(join(dir, added[0]!), 'utf8');
+  };
+  try {
+    const relayedMail = await run([relayed.id]);
+    assert.match(relayedMail, /Alice \(via SupportBot\)/);
+    assert.match(relayedMail, /X-Bugzot-Who: Alice \(via SupportBot\)/);
+    const ownMail = await run([herself.id]);
+    assert.doesNotMatch(ownMail, /via SupportBot/);
+    assert.match(ownMail, /X-Bugzot-Who: Alice\r?\n/);
+  } finally {
+    transport.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the Bugzilla API acts for the named user too when the marked key comes as a bearer key', async () => {

@@ -42,6 +42,30 @@ test('sign-in is documented as needing no credentials; the rest as needing a key
   assert.ok(doc.paths['/api/v1/bugs/{id}'].patch.requestBody);
 });
 
+test('every operation taking credentials declares the optional X-Bugzot-On-Behalf-Of header', async () => {
+  const doc = (await t.request({ method: 'GET', url: '/api/openapi.json' })).data;
+  const ref = { $ref: '#/components/parameters/OnBehalfOf' };
+  assert.equal(doc.components.parameters.OnBehalfOf.name, 'X-Bugzot-On-Behalf-Of');
+  assert.equal(doc.components.parameters.OnBehalfOf.in, 'header');
+  assert.equal(doc.components.parameters.OnBehalfOf.required, false);
+  let withHeader = 0;
+  for (const [path, item] of Object.entries(doc.paths as Record<string, Record<string, Json>>)) {
+    for (const [method, op] of Object.entries(item)) {
+      const isPublic = Array.isArray(op.security) && op.security.length === 0;
+      const has = (op.parameters ?? []).filter((p: Json) => p.$ref === ref.$ref).length;
+      assert.equal(has, isPublic ? 0 : 1, `${method.toUpperCase()} ${path}`);
+      withHeader += has;
+    }
+  }
+  assert.ok(withHeader >= 20, `only ${withHeader} operations`);
+  // Generating the document twice (cached or not) never adds the header twice.
+  const again = (await t.request({ method: 'GET', url: '/api/openapi.json' })).data;
+  assert.equal(
+    again.paths['/api/v1/bugs/{id}'].get.parameters.filter((p: Json) => p.$ref === ref.$ref).length,
+    1,
+  );
+});
+
 test('the interactive docs are served without signing in', async () => {
   const res = await t.request({ method: 'GET', url: '/api/docs' });
   assert.equal(res.statusCode, 200);

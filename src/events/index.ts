@@ -11,7 +11,7 @@
  */
 
 import { enqueue } from '../jobs/index.ts';
-import { type Queryable, sql } from '../platform/db.ts';
+import { type Queryable, raw, sql } from '../platform/db.ts';
 
 /** What happened to a bug. */
 export type BugEventKind = 'bug.created' | 'bug.updated' | 'comment.created' | 'attachment.created';
@@ -46,6 +46,11 @@ export interface StoredBugEvent {
   changes: FieldChange[];
   commentId: number | null;
   attachmentId: number | null;
+  /**
+   * The real actor when the change was made on behalf of `actorId` (the owner of an API key an admin
+   * marked as such; see src/users/on-behalf.ts), else null.
+   */
+  viaUserId: number | null;
   createdAt: Date;
 }
 
@@ -84,10 +89,15 @@ export async function recordEvent(tx: Queryable, event: BugEvent): Promise<numbe
 export async function loadEvents(q: Queryable, ids: readonly number[]): Promise<StoredBugEvent[]> {
   if (ids.length === 0) return [];
   const rows = await q.query<EventRow>(sql`
-    SELECT id, kind, bug_id, actor_id, changes, comment_id, attachment_id, created_at
+    SELECT ${EVENT_COLUMNS}
     FROM bug_events WHERE id = ANY(${[...ids]}::int[]) ORDER BY id`);
   return rows.map(toEvent);
 }
+
+/** The bug_events columns an EventRow holds, for SELECT and RETURNING lists. */
+export const EVENT_COLUMNS = raw(
+  'id, kind, bug_id, actor_id, changes, comment_id, attachment_id, via_user_id, created_at',
+);
 
 /** Database row of bug_events. */
 export interface EventRow {
@@ -98,6 +108,7 @@ export interface EventRow {
   changes: FieldChange[] | string;
   comment_id: number | null;
   attachment_id: number | null;
+  via_user_id: number | null;
   created_at: Date;
 }
 
@@ -111,6 +122,7 @@ export function toEvent(r: EventRow): StoredBugEvent {
     changes: typeof r.changes === 'string' ? (JSON.parse(r.changes) as FieldChange[]) : r.changes,
     commentId: r.comment_id,
     attachmentId: r.attachment_id,
+    viaUserId: r.via_user_id ?? null,
     createdAt: r.created_at,
   };
 }

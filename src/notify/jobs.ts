@@ -9,6 +9,7 @@
  */
 import { visibleComments } from '../access/index.ts';
 import {
+  EVENT_COLUMNS,
   type EventRow,
   loadEvents,
   NOTIFY_BATCH_JOB,
@@ -62,7 +63,7 @@ async function runBatch(deps: NotifyDeps, job: Job): Promise<undefined | Defer> 
     const rows = await tx.query<EventRow>(sql`
       UPDATE bug_events SET batched_by = ${job.id}
       WHERE bug_id = ${bugId} AND actor_id = ${actorId} AND batched_by IS NULL
-      RETURNING id, kind, bug_id, actor_id, changes, comment_id, attachment_id, created_at`);
+      RETURNING ${EVENT_COLUMNS}`);
     if (rows.length === 0) return;
     const events = rows.map(toEvent).sort((a, b) => a.id - b.id);
     const batchId = events[0]!.id;
@@ -155,12 +156,20 @@ async function runMail(deps: NotifyDeps, job: Job): Promise<undefined> {
     // Only a private comment the recipient may not read: nothing to tell them.
     return undefined;
   }
+  // Changes made on behalf of the actor name the real actor too ("Alice (via CI bot)").
+  const viaIds = [...new Set(events.flatMap((e) => (e.viaUserId === null ? [] : [e.viaUserId])))];
   const [actor] = await db.query<{ name: string }>(sql`SELECT name FROM users WHERE id = ${p.actorId}`);
+  const via = viaIds.length
+    ? await db.query<{ name: string }>(
+        sql`SELECT name FROM users WHERE id = ANY(${viaIds}::int[]) ORDER BY id`,
+      )
+    : [];
+  const actorName = actor?.name ?? 'Someone';
   const mail = composeMail({
     bug,
     to: { id: viewer.id, name: viewer.name, email: viewer.email },
     roles: p.roles,
-    actor: actor?.name ?? 'Someone',
+    actor: via.length ? `${actorName} (via ${via.map((v) => v.name).join(', ')})` : actorName,
     filed,
     changes,
     comments,

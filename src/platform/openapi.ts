@@ -94,6 +94,8 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
       },
       security: [{ apiKey: [] }, { session: [] }],
     },
+    // Every operation that takes credentials declares the on-behalf-of header (an optional parameter).
+    transformObject: (doc) => withOnBehalfHeader(doc as unknown as OpenApiDoc) as never,
     // Only the API proper: not the pages, the probes or the docs themselves.
     transform: ({ schema, url, route }) => {
       const hidden = !url.startsWith('/api/v1/');
@@ -125,4 +127,45 @@ export async function registerApiDocs(app: FastifyInstance): Promise<void> {
   app.get('/api/openapi.json', { config: { public: true }, schema: { hide: true } }, async () =>
     app.swagger(),
   );
+}
+
+/** The parts of the generated document withOnBehalfHeader touches. */
+interface OpenApiDoc {
+  openapiObject?: OpenApiDoc;
+  components?: { parameters?: Record<string, unknown> };
+  paths?: Record<string, Record<string, { security?: unknown[]; parameters?: unknown[] } | undefined>>;
+}
+
+const HTTP_METHODS = new Set(['get', 'put', 'post', 'delete', 'patch', 'head', 'options']);
+
+/**
+ * Adds `X-Bugzot-On-Behalf-Of` as a shared optional header parameter to every operation that accepts
+ * credentials (all but those marked public with `security: []`), so clients generated from the document
+ * can send it.
+ */
+function withOnBehalfHeader(arg: OpenApiDoc): OpenApiDoc {
+  const doc = arg.openapiObject ?? arg;
+  doc.components = {
+    ...doc.components,
+    parameters: {
+      ...doc.components?.parameters,
+      OnBehalfOf: {
+        name: 'X-Bugzot-On-Behalf-Of',
+        in: 'header',
+        required: false,
+        description:
+          'Act as this user (id or e-mail): only with an API key an admin allowed to act on behalf of ' +
+          'others; the user must be active and not an admin. Anything else gets 403 on_behalf_refused.',
+        schema: { type: 'string', maxLength: 254 },
+      },
+    },
+  };
+  for (const item of Object.values(doc.paths ?? {})) {
+    for (const [method, op] of Object.entries(item)) {
+      if (!op || !HTTP_METHODS.has(method)) continue;
+      if (Array.isArray(op.security) && op.security.length === 0) continue;
+      op.parameters = [...(op.parameters ?? []), { $ref: '#/components/parameters/OnBehalfOf' }];
+    }
+  }
+  return doc;
 }

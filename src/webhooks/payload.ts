@@ -39,7 +39,7 @@ export async function buildPayload(
 ): Promise<Record<string, unknown> | undefined> {
   const wantsComment = event.commentId !== null && (type === 'comment.created' || type === 'bug.updated');
   const wantsAttachment = type === 'attachment.created' && event.attachmentId !== null;
-  const [[access], bug, [c], [a]] = await Promise.all([
+  const [[access], bug, [c], [a], [via]] = await Promise.all([
     // Whether the owner may see the bug, and the bug it duplicates (else duplicate_of is hidden).
     q.query<{ dup_visible: boolean }>(sql`
       SELECT b.duplicate_of IS NOT NULL AND EXISTS (
@@ -54,6 +54,9 @@ export async function buildPayload(
       ? q.query<AttachmentRow>(sql`SELECT id, file_name, kind, content_type, size, sha256, uploader_id,
           created_at FROM attachments WHERE id = ${event.attachmentId}`)
       : Promise.resolve([]),
+    event.viaUserId !== null
+      ? q.query<{ id: number; name: string }>(sql`SELECT id, name FROM users WHERE id = ${event.viaUserId}`)
+      : Promise.resolve([]),
   ]);
   if (!access || !bug) return undefined;
   const payload: Record<string, unknown> = {
@@ -61,6 +64,8 @@ export async function buildPayload(
     type,
     created_at: event.createdAt.toISOString(),
     actor_id: event.actorId,
+    // Made on behalf of actor_id by an API key's owner (a bot): who really acted.
+    ...(via ? { via: { id: via.id, name: via.name } } : {}),
     bug: presentBug({ ...bug, duplicate_of: access.dup_visible ? bug.duplicate_of : null }),
   };
   if (type === 'bug.updated') payload.changes = event.changes;
