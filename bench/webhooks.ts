@@ -11,7 +11,7 @@
  * Run: npm run bench:webhooks. Environment: BENCH_EVENTS (default 10,000), BENCH_RECEIVERS (10),
  * BENCH_BUGS (bugs the events are spread over, 200), BENCH_PRODUCERS (concurrent API clients, 8),
  * BENCH_RATE (events per second to pace at; default unpaced), BENCH_WORKERS (`bugzot worker` processes, 1),
- * BENCH_CONCURRENCY (WORKER_CONCURRENCY of each, default 4 as in production), BENCH_TIMEOUT_S (300),
+ * BENCH_CONCURRENCY (WORKER_CONCURRENCY of each, default 16 as in production), BENCH_TIMEOUT_S (300),
  * BENCH_DATABASE_URL (a superuser maintenance URL; default: a throwaway PostgreSQL cluster).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -31,7 +31,7 @@ const bugCount = Number(process.env['BENCH_BUGS'] ?? 200);
 const producers = Number(process.env['BENCH_PRODUCERS'] ?? 8);
 const rate = Number(process.env['BENCH_RATE'] ?? 0);
 const workers = Number(process.env['BENCH_WORKERS'] ?? 1);
-const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 4);
+const concurrency = Number(process.env['BENCH_CONCURRENCY'] ?? 16);
 const timeoutS = Number(process.env['BENCH_TIMEOUT_S'] ?? 300);
 const PASSWORD = 'bench-password-123';
 const bin = new URL('../bin/bugzot.js', import.meta.url).pathname;

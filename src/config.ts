@@ -155,7 +155,7 @@ const schema = z.object({
     )
     .default(48),
   WORKER_IN_PROCESS: bool.default(true),
-  WORKER_CONCURRENCY: positiveInt(256).default(4),
+  WORKER_CONCURRENCY: positiveInt(256).default(16),
   WORKER_POLL_MS: positiveInt(600_000).default(1000),
   JOB_RETRY_BASE_MS: positiveInt(86_400_000).default(30_000),
   WEBHOOK_ALLOWED_HOSTS: z
