@@ -320,6 +320,25 @@ test('commenting on a bug works from the keyboard alone', async () => {
   assert.match(items.at(-1) ?? '', /Vic Visitor commented.*typed without a mouse/);
 });
 
+test('staff typing part of a name get matching people offered as assignee, and the pick is saved', async () => {
+  assert.ok(filedBugId, 'needs the bug filed by an earlier test');
+  const dev = await person();
+  await signIn(dev, DEV.email);
+  await dev.goto(`${server.url}/bugs/${filedBugId}`);
+  const field = dev.getByLabel(/^Assignee/);
+  await field.fill('');
+  await field.pressSequentially('dana', { delay: 30 });
+  // Only matching, active people: Dana by her name, nobody else.
+  const offered = dev.locator('#assignee-suggestions option');
+  await dev.locator('#assignee-suggestions option[value="dev@e2e.test"]').waitFor({ state: 'attached' });
+  assert.deepEqual(await offered.evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).label)), [
+    'Dana Developer',
+  ]);
+  await field.fill('dev@e2e.test');
+  await Promise.all([dev.waitForEvent('load'), dev.getByRole('button', { name: 'Save' }).click()]);
+  assert.match((await timeline(dev)).at(-1) ?? '', /assignee: .*→ Dana Developer|assignee: .*dev@e2e\.test/);
+});
+
 test('mid-air collision: the second editor sees the first one’s change, keeps their edit, and re-applies it', async () => {
   const dev = await apiAs(server.url, DEV.email);
   const bug = await dev<{ id: number }>('POST', '/bugs', {

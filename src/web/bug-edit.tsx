@@ -126,10 +126,13 @@ export function ChangeForm(props: ChangeFormProps) {
                 name="assignee"
                 type="email"
                 autocomplete="off"
+                list="assignee-suggestions"
                 value={attr(values['assignee'])}
                 aria-invalid={errors['assignee'] ? 'true' : undefined}
                 aria-describedby={errors['assignee'] ? 'f-assignee-error' : undefined}
               />
+              {/* Filled as staff type (src/web/client/user-suggest.ts). */}
+              <datalist id="assignee-suggestions"></datalist>
               <FieldError id="f-assignee" error={errors['assignee']} />
             </>
           ) : (
