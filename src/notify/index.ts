@@ -7,14 +7,14 @@ import type { Config } from '../config.ts';
 import { type JobHandler, Worker, type WorkerOptions } from '../jobs/index.ts';
 import type { Db } from '../platform/db.ts';
 import { notifyHandlers } from './jobs.ts';
-import { createTransport, type MailTransport } from './transport.ts';
+import { type MailTransport, transportFor } from './transport.ts';
 
 export { adminListJobs, adminRetryJob } from './admin.ts';
 export { composeMail } from './compose.ts';
 export { MAIL_JOB, notifyHandlers } from './jobs.ts';
 export { EVENTS, ROLES } from './preferences.ts';
 export { notifyRoutes } from './routes.ts';
-export { createTransport, type MailTransport } from './transport.ts';
+export { createTransport, type MailTransport, transportFor } from './transport.ts';
 
 /** A worker running the jobs of every kind this process knows, and its mail transport. */
 export interface BackgroundWorker {
@@ -34,13 +34,7 @@ export function createWorker(
   log: WorkerOptions['log'],
   extraHandlers: readonly JobHandler[] = [],
 ): BackgroundWorker {
-  const transport = createTransport({
-    smtpUrl: config.mail.smtpUrl,
-    smtpPassword: config.mail.smtpPassword,
-    smtpCaFile: config.mail.smtpCaFile,
-    dataDir: config.dataDir,
-    log,
-  });
+  const transport = transportFor(config, log);
   const giveUpAfterMs = config.mail.giveUpHours * 3600_000;
   const handlers = [
     ...notifyHandlers({

@@ -34,6 +34,27 @@ export interface TransportSettings {
   log: { info(obj: object, msg: string): void };
 }
 
+/** The transport the configuration names (SMTP_URL, else the outbox under DATA_DIR). */
+export function transportFor(
+  config: {
+    mail: {
+      smtpUrl?: string | undefined;
+      smtpPassword?: string | undefined;
+      smtpCaFile?: string | undefined;
+    };
+    dataDir: string;
+  },
+  log: TransportSettings['log'],
+): MailTransport {
+  return createTransport({
+    smtpUrl: config.mail.smtpUrl,
+    smtpPassword: config.mail.smtpPassword,
+    smtpCaFile: config.mail.smtpCaFile,
+    dataDir: config.dataDir,
+    log,
+  });
+}
+
 /** The nodemailer options for an SMTP_URL (exported for tests of the parsing). */
 export function smtpOptions(s: TransportSettings) {
   const url = new URL(s.smtpUrl!);

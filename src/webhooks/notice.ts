@@ -6,7 +6,7 @@
 import { escapeHtml } from '@kitajs/html';
 import type { Config } from '../config.ts';
 import { enqueue, type Job, type JobHandler } from '../jobs/index.ts';
-import { createTransport, type MailTransport } from '../notify/index.ts';
+import { type MailTransport, transportFor } from '../notify/index.ts';
 import { type Queryable, sql } from '../platform/db.ts';
 
 /** The job kind of the notice. */
@@ -208,13 +208,7 @@ export function disabledNoticeHandler(
         log.info({ job: job.id, webhook: p.webhookId }, 'webhooks: disabled notice skipped (moot now)');
         return undefined;
       }
-      const transport = createTransport({
-        smtpUrl: config.mail.smtpUrl,
-        smtpPassword: config.mail.smtpPassword,
-        smtpCaFile: config.mail.smtpCaFile,
-        dataDir: config.dataDir,
-        log,
-      });
+      const transport = transportFor(config, log);
       try {
         await transport.send(composeDisabledNotice(notice));
       } finally {
