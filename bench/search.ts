@@ -93,7 +93,7 @@ try {
   const [sizes] = await pg`
     SELECT (SELECT count(*) FROM bugs)::int AS bugs, (SELECT count(*) FROM comments)::int AS comments,
            pg_size_pretty(pg_total_relation_size('bug_text')) AS bug_text,
-           pg_size_pretty(pg_relation_size('bug_text_doc_idx')) AS gin,
+           pg_size_pretty(pg_relation_size('bug_text_match_idx')) AS gin,
            pg_size_pretty(pg_relation_size('bugs_summary_trgm_idx')) AS trgm`;
   await pg.end();
   const product = String(busiest!['name']);

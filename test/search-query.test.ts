@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseQuery, QueryError } from '../src/search/index.ts';
+import { weightedQuery } from '../src/search/repository.ts';
 
 const now = new Date('2026-03-15T10:00:00Z');
 
@@ -134,5 +135,17 @@ describe('search query language', () => {
     fails('foo"bar"', /quotes go around/, 3);
     fails('sort:id sort:changed', /sort is given twice/, 8);
     fails('cras?*', /prefix search/, 0);
+  });
+});
+
+describe('relevance tiers', () => {
+  test('every word of the text query is restricted to the summary (A) or summary and description (AB)', () => {
+    assert.equal(weightedQuery("'crash'", 'A'), "'crash':A");
+    assert.equal(weightedQuery("'rend':* & 'crash'", 'AB'), "'rend':*AB & 'crash':AB");
+    assert.equal(
+      weightedQuery("'window' <-> 'resiz' & !'hang':B", 'A'),
+      "'window':A <-> 'resiz':A & !'hang':A",
+    );
+    assert.equal(weightedQuery("'it''s' | 'a\\\\b'", 'AB'), "'it''s':AB | 'a\\\\b':AB");
   });
 });

@@ -49,6 +49,12 @@ export interface Compiled {
    * columns when the query has text, instead of the bugs table (repository.ts).
    */
   counted?: boolean;
+  /**
+   * Conditions over `bug_text t` that some of `conds` imply (product and status, read from bug_text's
+   * copies of them): the text index holds those columns too (migration 009), so a search with words
+   * visits only the documents that also pass these filters.
+   */
+  textConds?: Sql[];
 }
 
 /** The list fields whose conditions read only the counted columns. */
@@ -124,6 +130,9 @@ export async function compile(
   ids: IdFilters = {},
 ): Promise<Compiled> {
   const conds: Sql[] = [];
+  const textConds: Sql[] = [];
+  const statusesInIndex = (names: string[]) => sql`ARRAY[t.status] && ${names}::text[]`;
+  const productsInIndex = (ids: number[]) => sql`ARRAY[t.product_id] && ${ids}::int[]`;
   let counted = !ids.componentIds?.length && !ids.reporterIds?.length && !ids.assigneeIds?.length;
   const needsCatalogue = query.terms.some(
     (t) => t.kind === 'list' && (t.field === 'product' || t.field === 'version' || t.field === 'component'),
@@ -133,11 +142,18 @@ export async function compile(
     needsCatalogue ? listProducts(db, viewer) : Promise.resolve([]),
   ]);
   const statusNames = w.statuses.map((s) => s.name);
+  const catalogue: Catalogue = { statusNames, w, products };
 
-  if (ids.productIds?.length) conds.push(sql`b.product_id = ANY(${ids.productIds}::int[])`);
+  if (ids.productIds?.length) {
+    conds.push(sql`b.product_id = ANY(${ids.productIds}::int[])`);
+    textConds.push(productsInIndex(ids.productIds));
+  }
   if (ids.versionIds?.length) conds.push(sql`b.version_id = ANY(${ids.versionIds}::int[])`);
   if (ids.componentIds?.length) conds.push(sql`b.component_id = ANY(${ids.componentIds}::int[])`);
-  if (ids.statuses?.length) conds.push(sql`b.status = ANY(${ids.statuses}::text[])`);
+  if (ids.statuses?.length) {
+    conds.push(sql`b.status = ANY(${ids.statuses}::text[])`);
+    textConds.push(statusesInIndex(ids.statuses));
+  }
   if (ids.reporterIds?.length) conds.push(sql`b.reporter_id = ANY(${ids.reporterIds}::int[])`);
   if (ids.assigneeIds?.length) conds.push(sql`b.assignee_id = ANY(${ids.assigneeIds}::int[])`);
 
@@ -158,7 +174,12 @@ export async function compile(
       continue;
     }
     counted &&= term.kind === 'list' && COUNTED_FIELDS.has(term.field);
-    conds.push(negate(term.negated, termCond(viewer, term, { statusNames, w, products })));
+    conds.push(negate(term.negated, termCond(viewer, term, catalogue)));
+    if (term.kind === 'list' && !term.negated && term.field === 'status') {
+      textConds.push(statusesInIndex(statusesOf(term.values, catalogue)));
+    } else if (term.kind === 'list' && !term.negated && term.field === 'product') {
+      textConds.push(productsInIndex(productsOf(term.values, catalogue)));
+    }
   }
 
   let tsquery: string | undefined;
@@ -183,6 +204,7 @@ export async function compile(
     tsquery,
     negatedText: query.terms.some((t) => t.kind === 'text' && t.negated),
     counted,
+    textConds,
   };
 }
 
@@ -190,6 +212,30 @@ interface Catalogue {
   statusNames: string[];
   w: Awaited<ReturnType<typeof workflow>>;
   products: Awaited<ReturnType<typeof listProducts>>;
+}
+
+/** The products named (ids), each checked against the products the viewer may see. */
+function productsOf(vals: Value[], c: Catalogue): number[] {
+  const names = c.products.map((p) => p.name);
+  return vals.map((v) => {
+    const p = c.products.find((x) => x.name.toLowerCase() === v.text.toLowerCase());
+    return p ? p.id : unknownValue('product', v, names);
+  });
+}
+
+/** The statuses named, with the groups `open` and `closed` expanded. */
+function statusesOf(vals: Value[], c: Catalogue): string[] {
+  const names = new Set<string>();
+  for (const v of vals) {
+    const t = v.text.toUpperCase();
+    // "open"/"closed" in lower case are Bugzilla's groups; CLOSED in capitals is the status.
+    if (t === 'OPEN') for (const s of c.w.statuses.filter((s) => s.isOpen)) names.add(s.name);
+    else if (t === 'CLOSED' && v.text !== 'CLOSED')
+      for (const s of c.w.statuses.filter((s) => !s.isOpen)) names.add(s.name);
+    else if (c.statusNames.includes(t)) names.add(t);
+    else unknownValue('status', v, [...c.statusNames, 'open', 'closed']);
+  }
+  return [...names];
 }
 
 function termCond(viewer: Viewer, term: Term, c: Catalogue): Sql {
@@ -210,14 +256,8 @@ function termCond(viewer: Viewer, term: Term, c: Catalogue): Sql {
       });
       return sql`b.id = ANY(${ids}::int[])`;
     }
-    case 'product': {
-      const names = c.products.map((p) => p.name);
-      const ids = vals.map((v) => {
-        const p = c.products.find((x) => x.name.toLowerCase() === v.text.toLowerCase());
-        return p ? p.id : unknownValue('product', v, names);
-      });
-      return sql`b.product_id = ANY(${ids}::int[])`;
-    }
+    case 'product':
+      return sql`b.product_id = ANY(${productsOf(vals, c)}::int[])`;
     case 'version': {
       const versions = c.products.flatMap((p) => p.versions.map((x) => ({ ...x, product: p.name })));
       const ids = vals.flatMap((v) => {
@@ -245,19 +285,8 @@ function termCond(viewer: Viewer, term: Term, c: Catalogue): Sql {
       });
       return sql`b.component_id = ANY(${ids}::int[])`;
     }
-    case 'status': {
-      const names = new Set<string>();
-      for (const v of vals) {
-        const t = v.text.toUpperCase();
-        // "open"/"closed" in lower case are Bugzilla's groups; CLOSED in capitals is the status.
-        if (t === 'OPEN') for (const s of c.w.statuses.filter((s) => s.isOpen)) names.add(s.name);
-        else if (t === 'CLOSED' && v.text !== 'CLOSED')
-          for (const s of c.w.statuses.filter((s) => !s.isOpen)) names.add(s.name);
-        else if (c.statusNames.includes(t)) names.add(t);
-        else unknownValue('status', v, [...c.statusNames, 'open', 'closed']);
-      }
-      return sql`b.status = ANY(${[...names]}::text[])`;
-    }
+    case 'status':
+      return sql`b.status = ANY(${statusesOf(vals, c)}::text[])`;
     case 'resolution': {
       const names: string[] = [];
       let none = false;

@@ -50,14 +50,25 @@ export interface After {
 }
 
 /**
+ * The text query with every word restricted to lexemes of these weights: `A` is the summary, `AB` the
+ * summary and the description (bug_text.doc's weights, migrations 004 and 009). Operands print as
+ * `'lexeme'` (quotes doubled inside), optionally followed by `:*` and weights; those are replaced.
+ */
+export function weightedQuery(tsquery: string, weights: 'A' | 'AB'): string {
+  return tsquery.replace(
+    /'((?:[^']|'')*)'(?::(\*?)[A-D]*)?/g,
+    (_all, lexeme: string, star: string | undefined) => `'${lexeme}':${star ?? ''}${weights}`,
+  );
+}
+
+/**
  * Relevance is where the words are found: in the summary (3), else in the summary and description
- * together (2), else anywhere, comments included (1); newest first within each tier. It reads the
- * summary's small vector (bug_text.title) of each match, and the document only for matches whose
- * summary lacks the words: no ranking function runs over every matching document.
+ * together (2), else anywhere, comments included (1); newest first within each tier. Each is a weighted
+ * query over the document the match is read from anyway: no ranking function runs, nothing is copied.
  */
 function tierExpr(tsquery: string): Sql {
-  return sql`(CASE WHEN t.title @@ ${tsquery}::tsquery THEN 3
-                   WHEN ts_filter(t.doc, '{a,b}') @@ ${tsquery}::tsquery THEN 2 ELSE 1 END)`;
+  return sql`(CASE WHEN t.doc @@ ${weightedQuery(tsquery, 'A')}::tsquery THEN 3
+                   WHEN t.doc @@ ${weightedQuery(tsquery, 'AB')}::tsquery THEN 2 ELSE 1 END)`;
 }
 
 /** The SQL of each sort column, and the type its key is compared as. */
@@ -114,7 +125,7 @@ function fromWhere(
   opts: { joins?: Sql; extra?: Sql[]; twin?: boolean } = {},
 ): Sql {
   const conds = [visibleBugs(viewer, 'b'), ...c.conds, ...(opts.extra ?? [])];
-  if (c.tsquery) conds.push(textMatch(viewer, { ...c, tsquery: c.tsquery }));
+  if (c.tsquery) conds.push(textMatch(viewer, { ...c, tsquery: c.tsquery }), ...(c.textConds ?? []));
   const from = opts.twin
     ? TEXT_AS_BUGS
     : c.tsquery

@@ -203,7 +203,22 @@ export async function search(
   const sort = effectiveSort(input, effective, compiled.tsquery !== undefined);
   const sig = signature(input, sort);
   const after = decodeCursor(input.cursor, sig, sort);
+  // The rows of a page and their snippets, side by side: both need only the page's ids. Snippets are
+  // made for every row read (limit + 1), so the page has its snippets even if a row was deleted meanwhile.
+  const rowsAndMarks = (keys: repo.PageKey[]) =>
+    Promise.all([
+      cache ? cachedRows(db, cache, viewer, keys) : repo.rowsOf(db, viewer, keys),
+      compiled.tsquery
+        ? repo.snippets(
+            db,
+            viewer,
+            compiled.tsquery,
+            keys.map((k) => k.id),
+          )
+        : new Map<number, string>(),
+    ]);
   let rows: repo.ResultRow[];
+  let marks: Map<number, string>;
   let agg: repo.Aggregate;
   if (compiled.tsquery !== undefined && repo.twinAnswers(compiled, sort)) {
     // Words with counted filters only: one pass over the matches gives the page, total and facets.
@@ -217,29 +232,15 @@ export async function search(
       input.facets,
     );
     agg = found.agg;
-    rows = cache
-      ? await cachedRows(db, cache, viewer, found.keys)
-      : await repo.rowsOf(db, viewer, found.keys);
+    [rows, marks] = await rowsAndMarks(found.keys);
   } else {
-    [rows, agg] = await Promise.all([
-      cache
-        ? repo
-            .pageKeys(db, viewer, compiled, sort, input.limit + 1, after)
-            .then((keys) => cachedRows(db, cache, viewer, keys))
-        : repo.page(db, viewer, compiled, sort, input.limit + 1, after),
+    [[rows, marks], agg] = await Promise.all([
+      repo.pageKeys(db, viewer, compiled, sort, input.limit + 1, after).then(rowsAndMarks),
       repo.aggregate(db, viewer, compiled, input.facets),
     ]);
   }
   const pageRows = rows.slice(0, input.limit);
   const last = pageRows.at(-1);
-  const marks = compiled.tsquery
-    ? await repo.snippets(
-        db,
-        viewer,
-        compiled.tsquery,
-        pageRows.map((r) => r.id),
-      )
-    : new Map<number, string>();
   let facets: SearchResult['facets'];
   if (input.facets) {
     const [w, names] = await Promise.all([workflow(db), repo.productNames(db, [...agg.product.keys()])]);
