@@ -6,8 +6,12 @@
  * uploads (BENCH_CONCURRENT_MIB) and the peak RSS meanwhile.
  *
  *   node --import tsx bench/uploads.ts
+ *
+ * The server runs the production build: the bench runs `npm run build` first (BENCH_FROM_SOURCE=1 runs
+ * the sources through tsx instead). BENCH_NODE_ARGS passes flags to the server's node (e.g.
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`). CPU s/GiB is the server process's CPU time (all threads).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { once } from 'node:events';
 import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -85,6 +89,18 @@ function rssSampler(pid: number) {
     peak: () => max,
     stop: () => clearInterval(timer),
   };
+}
+
+/** CPU seconds (user + system) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, fields 14 and 15 of the line, in clock ticks (100 per second on Linux).
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
 }
 
 /** Sends `path` (or bytes start..end of it) as a request body; resolves with status and answer. */
@@ -167,6 +183,16 @@ try {
   const size = statSync(big).size;
   const smallSize = statSync(small).size;
 
+  const fromSource = process.env['BENCH_FROM_SOURCE'] === '1';
+  if (!fromSource) {
+    execFileSync(
+      process.execPath,
+      ['--import', 'tsx', new URL('../scripts/build.ts', import.meta.url).pathname],
+      {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+  }
   const server = await startServer(
     // One process, like the raw baseline (and so that the RSS sampled is the one receiving the bytes:
     // with WORKERS > 1 the uploads land in cluster workers and the sampled pid is the primary's).
@@ -175,8 +201,10 @@ try {
       DATA_DIR: join(dir, 'data'),
       ATTACHMENT_MAX_BYTES: String(16 * 1024 * MiB),
       WORKERS: '1',
+      ...(fromSource ? { BUGZOT_FROM_SOURCE: '1' } : {}),
     },
     [],
+    (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
   );
   stops.unshift(server.stop);
   const json = async (path: string, body: object) => {
@@ -216,14 +244,18 @@ try {
 
   // 1. Raw baseline.
   rawRss.reset();
+  let cpu0 = cpuSeconds(raw.child.pid!);
   let t0 = performance.now();
   const r0 = await send(raw.url, 'PUT', { 'content-length': String(size) }, big);
   const rawMs = performance.now() - t0;
+  const rawCpu = cpuSeconds(raw.child.pid!) - cpu0;
   if (r0.status !== 201) throw new Error(`baseline: ${r0.status}`);
   rmSync(join(dir, 'raw-upload'), { force: true });
 
   // 2. Single request.
   appRss.reset();
+  const appPid = server.child.pid!;
+  cpu0 = cpuSeconds(appPid);
   t0 = performance.now();
   const r1 = await send(
     `${server.url}/api/v1/bugs/${bug.id}/attachments/big.tgz`,
@@ -233,11 +265,13 @@ try {
   );
   const singleMs = performance.now() - t0;
   const singleRss = appRss.peak();
+  const singleCpu = cpuSeconds(appPid) - cpu0;
   if (r1.status !== 201) throw new Error(`single request: ${r1.status} ${r1.body}`);
   await remove((JSON.parse(r1.body) as { id: number }).id);
 
   // 3. tus, 64 MiB chunks.
   appRss.reset();
+  cpu0 = cpuSeconds(appPid);
   t0 = performance.now();
   const meta = `filename ${Buffer.from('big.tgz').toString('base64')},bug_id ${Buffer.from(String(bug.id)).toString('base64')}`;
   const created = await fetch(`${server.url}/api/v1/uploads`, {
@@ -269,6 +303,7 @@ try {
   }
   const tusMs = performance.now() - t0;
   const tusRss = appRss.peak();
+  const tusCpu = cpuSeconds(appPid) - cpu0;
   await remove(attachmentId);
 
   // 4. 20 concurrent uploads.
@@ -290,17 +325,18 @@ try {
   if (failed.length) throw new Error(`${failed.length} concurrent uploads failed: ${failed[0]!.body}`);
 
   const base = mbps(size, rawMs);
-  const row = (name: string, ms: number, rss: number) =>
-    `| ${name.padEnd(44)} | ${mbps(size, ms).toFixed(0).padStart(6)} | ${(mbps(size, ms) / base).toFixed(2).padStart(5)} | ${mb(rss).padStart(8)} |`;
+  const gib = size / (1024 * MiB);
+  const row = (name: string, ms: number, rss: number, cpu: number) =>
+    `| ${name.padEnd(44)} | ${mbps(size, ms).toFixed(0).padStart(6)} | ${(mbps(size, ms) / base).toFixed(2).padStart(5)} | ${mb(rss).padStart(8)} | ${(cpu / gib).toFixed(2).padStart(10)} |`;
   const out = [
-    `upload of a ${mb(size)} .tgz, node ${process.version}, server on PostgreSQL with local storage ` +
+    `upload of a ${mb(size)} .tgz, node ${process.version}, server (${fromSource ? 'sources through tsx' : 'dist/ build'}) on PostgreSQL with local storage ` +
       `(server RSS when idle: ${mb(idleRss)})`,
     '',
-    '| path                                         |   MB/s | ratio | peak RSS |',
-    '| -------------------------------------------- | -----: | ----: | -------: |',
-    row('raw node:http, body piped to a file', rawMs, rawRss.peak()),
-    row('bugzot single request (PUT, one pass)', singleMs, singleRss),
-    row('bugzot tus, 64 MiB chunks', tusMs, tusRss),
+    '| path                                         |   MB/s | ratio | peak RSS | CPU s/GiB |',
+    '| -------------------------------------------- | -----: | ----: | -------: | --------: |',
+    row('raw node:http, body piped to a file', rawMs, rawRss.peak(), rawCpu),
+    row('bugzot single request (PUT, one pass)', singleMs, singleRss, singleCpu),
+    row('bugzot tus, 64 MiB chunks', tusMs, tusRss, tusCpu),
     '',
     `${CONCURRENT} concurrent ${mb(smallSize)} uploads: ${(mbps(smallSize * CONCURRENT, concurrentMs)).toFixed(0)} MB/s in total, ` +
       `${(concurrentMs / 1000).toFixed(1)} s, server peak RSS ${mb(concurrentRss)}`,

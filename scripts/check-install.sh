@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Checks the documented production install on a clean copy of the committed tree, the same steps as
 # deploy/docker/Dockerfile (there is no Docker engine here to build the image itself):
-#   npm ci --omit=dev, then `bugzot migrate` and `bugzot serve`, which must answer /readyz.
+#   npm ci --omit=dev, npm run build, then `bugzot migrate` and `bugzot serve`, which must answer /readyz.
 # Usage: scripts/check-install.sh   (from anywhere inside the repository)
 set -euo pipefail
 
@@ -29,6 +29,11 @@ if [[ -d node_modules/typescript || -d node_modules/@biomejs ]]; then
   echo "check-install: development dependencies were installed" >&2
   exit 1
 fi
+
+npm run build >"$work/build.log" 2>&1 || {
+  cat "$work/build.log" >&2
+  exit 1
+}
 
 export DATA_DIR="$work/data" NODE_ENV=production LOG_LEVEL=warn BASE_URL=http://127.0.0.1
 node bin/bugzot.js migrate

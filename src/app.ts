@@ -19,7 +19,7 @@ import { installRequestTracing, startTracing, tracedDb } from './platform/tracin
 import { statsRoutes, VisitRecorder } from './stats/index.ts';
 import { adminStatsPages, installVisitCounting } from './web/admin-stats-page.tsx';
 import { installRateLimit } from './platform/rate-limit.ts';
-import { RedisLink } from './platform/redis.ts';
+import type { RedisLink } from './platform/redis.ts';
 import { lazyChildLogger } from './platform/logging.ts';
 import { installMetrics } from './platform/metrics.ts';
 import { registerApiDocs } from './platform/openapi.ts';
@@ -63,7 +63,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{8,128}$/;
 export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<FastifyInstance> {
   // Tracing first, so that the database every module gets is the traced one (the same object when off).
   const stopTracing = config.otelEndpoint
-    ? startTracing({
+    ? await startTracing({
         endpoint: config.otelEndpoint,
         serviceName: config.otelServiceName,
         version: packageVersion,
@@ -124,7 +124,10 @@ export async function buildApp({ config, db: untracedDb }: AppDeps): Promise<Fas
   await bus.start(db);
   app.addHook('onClose', () => bus.close());
   // Redis (REDIS_URL): the shared second-level cache, rate limits and sign-in throttle; optional throughout.
-  const redis = config.redisUrl ? new RedisLink(config.redisUrl, app.log) : undefined;
+  // Loaded only when configured: an idle process's heap stays smaller without the client.
+  const redis: RedisLink | undefined = config.redisUrl
+    ? new (await import('./platform/redis.ts')).RedisLink(config.redisUrl, app.log)
+    : undefined;
   if (redis) {
     bus.attachShared(redis);
     app.addHook('onClose', () => redis.close());

@@ -4,8 +4,7 @@
  * `Sql` value built with the `sql` tag; there is no way to run a string with values spliced in.
  */
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { PGlite } from '@electric-sql/pglite';
-import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import type { PGlite } from '@electric-sql/pglite';
 import postgres from 'postgres';
 import { type Sql, default as sql } from 'sql-template-tag';
 
@@ -90,6 +89,11 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
   const release = dir ? lockDataDir(dir) : () => {};
   let pg: PGlite;
   try {
+    // Loaded here, not at the top: a process on PostgreSQL never needs the embedded engine's code.
+    const [{ PGlite }, { pg_trgm }] = await Promise.all([
+      import('@electric-sql/pglite'),
+      import('@electric-sql/pglite/contrib/pg_trgm'),
+    ]);
     pg = await PGlite.create(dir ?? 'memory://', { extensions: { pg_trgm } });
   } catch (err) {
     release();

@@ -15,17 +15,14 @@ import {
   type Tracer,
   trace,
 } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import type { FastifyInstance } from 'fastify';
 import type { Db, Queryable, Sql } from './db.ts';
 
 let tracer: Tracer | undefined;
 let provider: TracerProvider | undefined;
 let users = 0;
+let starting: Promise<void> | undefined;
 
 /** Whether spans are being recorded in this process. */
 export function tracingEnabled(): boolean {
@@ -36,26 +33,16 @@ export function tracingEnabled(): boolean {
  * Starts exporting to `endpoint` (the OTLP base URL; traces go to `<endpoint>/v1/traces`). Several apps in one
  * process (tests) share one provider; the returned function flushes and, for the last user, shuts it down.
  */
-export function startTracing(opts: {
+export async function startTracing(opts: {
   endpoint: string;
   serviceName: string;
   version: string;
-}): () => Promise<void> {
-  if (!provider) {
-    provider = new TracerProvider({
-      resource: resourceFromAttributes({ 'service.name': opts.serviceName, 'service.version': opts.version }),
-      spanProcessors: [
-        new BatchSpanProcessor({
-          exporter: new OTLPTraceExporter({ url: `${opts.endpoint.replace(/\/+$/, '')}/v1/traces` }),
-          scheduledDelayMillis: 1000,
-        }),
-      ],
-    });
-    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-    trace.setGlobalTracerProvider(provider);
-    tracer = trace.getTracer('bugzot', opts.version);
-  }
+}): Promise<() => Promise<void>> {
+  starting ??= startProvider(opts).catch((err) => {
+    starting = undefined;
+    throw err;
+  });
+  await starting;
   users++;
   return async () => {
     await provider?.forceFlush();
@@ -66,7 +53,45 @@ export function startTracing(opts: {
     propagation.disable();
     provider = undefined;
     tracer = undefined;
+    starting = undefined;
   };
+}
+
+/** Loads the SDK (only when tracing is on: it is a sizeable part of an idle process's heap) and installs it. */
+async function startProvider(opts: {
+  endpoint: string;
+  serviceName: string;
+  version: string;
+}): Promise<void> {
+  const [
+    { AsyncLocalStorageContextManager },
+    { W3CTraceContextPropagator },
+    { OTLPTraceExporter },
+    res,
+    sdk,
+  ] = await Promise.all([
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/exporter-trace-otlp-http'),
+    import('@opentelemetry/resources'),
+    import('@opentelemetry/sdk-trace'),
+  ]);
+  provider = new sdk.TracerProvider({
+    resource: res.resourceFromAttributes({
+      'service.name': opts.serviceName,
+      'service.version': opts.version,
+    }),
+    spanProcessors: [
+      new sdk.BatchSpanProcessor({
+        exporter: new OTLPTraceExporter({ url: `${opts.endpoint.replace(/\/+$/, '')}/v1/traces` }),
+        scheduledDelayMillis: 1000,
+      }),
+    ],
+  });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  tracer = trace.getTracer('bugzot', opts.version);
 }
 
 /** Runs `fn` in a client span (database, Redis, SMTP) when tracing; just runs it otherwise. */
