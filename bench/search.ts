@@ -94,7 +94,8 @@ try {
     SELECT (SELECT count(*) FROM bugs)::int AS bugs, (SELECT count(*) FROM comments)::int AS comments,
            pg_size_pretty(pg_total_relation_size('bug_text')) AS bug_text,
            pg_size_pretty(pg_relation_size('bug_text_match_idx')) AS gin,
-           pg_size_pretty(pg_relation_size('bugs_summary_trgm_idx')) AS trgm`;
+           pg_size_pretty(pg_relation_size('bugs_summary_trgm_idx')) AS trgm,
+           current_setting('shared_buffers') AS shared_buffers, current_setting('huge_pages') AS huge_pages`;
   await pg.end();
   const product = String(busiest!['name']);
   const quoted = /\s/.test(product) ? `"${product}"` : product;
@@ -151,7 +152,7 @@ try {
     `\nSearch on PostgreSQL, ${sizes!['bugs']} bugs, ${sizes!['comments']} comments; ` +
       `${seeded ? 'seeded before' : `seeded in ${seedSeconds.toFixed(0)} s (load average ${loadBefore} before, ${loadAfterSeed} after)`}` +
       ` (bug_text ${sizes!['bug_text']}, GIN ${sizes!['gin']}, trigram ${sizes!['trgm']}); ${requests} sequential requests each;` +
-      ` jit off; load average ${load()} after the queries\n`,
+      ` jit off; shared_buffers ${sizes!['shared_buffers']}, huge_pages ${sizes!['huge_pages']}; load average ${load()} after the queries\n`,
   );
   console.log('| query                    | user     |  p50 ms |  p95 ms |  p99 ms |   total |');
   console.log('| ------------------------ | -------- | ------: | ------: | ------: | ------: |');
