@@ -22,6 +22,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { runNode } from './helpers/run.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -35,23 +36,8 @@ function tempDir(): string {
   return d;
 }
 
-function run(
-  args: string[],
-  opts: { cwd: string; env?: Record<string, string> },
-): Promise<{ code: number | null; out: string; err: string }> {
-  const { NODE_TEST_CONTEXT: _ctx, BUGZOT_FROM_SOURCE: _src, ...env } = process.env;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, {
-      cwd: opts.cwd,
-      env: { ...env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
+function run(args: string[], opts: { cwd: string; env?: Record<string, string> }) {
+  return runNode(args, { ...opts, omitEnv: ['BUGZOT_FROM_SOURCE'] });
 }
 
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');

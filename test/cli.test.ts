@@ -4,29 +4,20 @@
  * `user add` (generated password, duplicate refused), `seed`, and `migrate` on an up-to-date database.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { runNode } from './helpers/run.ts';
 
 const bin = new URL('../bin/bugzot.js', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'bugzot-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function bugzot(args: string[], input?: string): Promise<{ code: number | null; out: string; err: string }> {
-  const { NODE_TEST_CONTEXT: _ctx, ...env } = process.env;
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...env, DATA_DIR: dir, DATABASE_URL: '', LOG_LEVEL: 'warn' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ code, out, err }));
-    child.stdin.end(input ?? '');
+function bugzot(args: string[], input?: string) {
+  return runNode([bin, ...args], {
+    env: { DATA_DIR: dir, DATABASE_URL: '', LOG_LEVEL: 'warn' },
+    ...(input === undefined ? {} : { input }),
   });
 }
 

@@ -4,7 +4,6 @@
  * clear message instead of corrupting the data folder.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -13,24 +12,12 @@ import { describe, test } from 'node:test';
 import postgres from 'postgres';
 import { loadMigrations } from '../src/platform/migrate.ts';
 import { testDbKind } from './helpers/db.ts';
+import { runNode } from './helpers/run.ts';
 
 const bin = new URL('../bin/bugzot.js', import.meta.url).pathname;
 
-function run(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [bin, ...args], {
-      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
+function run(args: string[], env: Record<string, string>) {
+  return runNode([bin, ...args], { env: { LOG_LEVEL: 'warn', ...env } });
 }
 
 describe(`bugzot migrate from two processes at once (${testDbKind()})`, () => {
