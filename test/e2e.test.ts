@@ -339,6 +339,31 @@ test('staff typing part of a name get matching people offered as assignee, and t
   assert.match((await timeline(dev)).at(-1) ?? '', /assignee: .*→ Dana Developer|assignee: .*dev@e2e\.test/);
 });
 
+test('an admin typing a component’s default assignee gets matching people offered, and the pick is saved', async () => {
+  const admin = await person();
+  await signIn(admin, ADMIN.email);
+  await admin.goto(`${server.url}/admin/products/${omegaIds.product}`);
+  await admin.locator('#nc-name').fill('Exports');
+  const field = admin.locator('#nc-default_assignee');
+  await field.pressSequentially('dana', { delay: 30 });
+  await admin.locator('#user-suggestions option[value="dev@e2e.test"]').waitFor({ state: 'attached' });
+  assert.deepEqual(
+    await admin
+      .locator('#user-suggestions option')
+      .evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).label)),
+    ['Dana Developer'],
+  );
+  await field.fill('dev@e2e.test');
+  await Promise.all([
+    admin.waitForEvent('load'),
+    admin.getByRole('button', { name: 'Add component' }).click(),
+  ]);
+  // The new component's own form shows its default assignee.
+  const saved = admin.locator('input[name="default_assignee"]');
+  const values = await saved.evaluateAll((is) => is.map((i) => (i as HTMLInputElement).value));
+  assert.ok(values.includes('dev@e2e.test'), `default assignees shown: ${values.join(', ')}`);
+});
+
 test('mid-air collision: the second editor sees the first one’s change, keeps their edit, and re-applies it', async () => {
   const dev = await apiAs(server.url, DEV.email);
   const bug = await dev<{ id: number }>('POST', '/bugs', {

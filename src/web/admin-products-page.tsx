@@ -23,6 +23,7 @@ import {
 } from '../products/index.ts';
 import { findActiveUserByEmail, getUser } from '../users/index.ts';
 import { attr, Checkbox, Csrf, ErrorSummary, FieldError, type Form, TextArea } from './form-fields.tsx';
+import { Script } from './assets.ts';
 import { formBodies } from './forms.ts';
 import { Field, Layout, type PageContext, pageContext } from './layout.tsx';
 
@@ -52,6 +53,8 @@ export function Input(props: {
   type?: string;
   hideLabel?: boolean;
   required?: boolean;
+  /** The id of a <datalist> offering values (the people suggested as a default assignee). */
+  list?: string;
 }) {
   return (
     <span class="inline-field">
@@ -62,6 +65,8 @@ export function Input(props: {
         id={props.id}
         name={props.name}
         type={props.type ?? 'text'}
+        list={props.list}
+        autocomplete={props.list ? 'off' : undefined}
         value={attr(props.value)}
         required={props.required}
         aria-invalid={props.error ? 'true' : undefined}
@@ -310,6 +315,7 @@ function ProductPage(props: {
                     name="default_assignee"
                     type="email"
                     label="Default assignee (e-mail)"
+                    list="user-suggestions"
                     value={s.values['default_assignee'] ?? ''}
                     error={s.errors['default_assignee']}
                   />
@@ -349,12 +355,16 @@ function ProductPage(props: {
             name="default_assignee"
             type="email"
             label="Default assignee (e-mail, optional)"
+            list="user-suggestions"
             value={newComponent.values['default_assignee'] ?? ''}
             error={newComponent.errors['default_assignee']}
           />
           <button type="submit">Add component</button>
         </form>
+        {/* Filled with matching people as an admin types a default assignee (src/web/client/user-suggest.ts). */}
+        <datalist id="user-suggestions"></datalist>
       </section>
+      <Script name="admin-products" />
     </Layout>
   );
 }
