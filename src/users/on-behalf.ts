@@ -94,21 +94,30 @@ export function withActingRequest(request: FastifyRequest, done: () => void): vo
  * Everything else is passed through untouched.
  */
 export function actingDb(db: Db): Db {
+  const transaction = <T>(fn: Parameters<Db['transaction']>[0]) => {
+    // Read now, in the caller's context: the driver may call `fn` from a context of its own.
+    const actor = current.getStore()?.credential?.actor;
+    if (!actor) return db.transaction(fn) as Promise<T>;
+    return db.transaction(async (tx) => {
+      await tx.query(sql`
+        SELECT set_config('bugzot.via_user_id', ${String(actor.id)}, true),
+               set_config('bugzot.via_key_id', ${String(actor.keyId)}, true)`);
+      return fn(tx);
+    }) as Promise<T>;
+  };
+  // Methods are bound once, not on every call (db.query is on every request's path).
+  const bound = new Map<PropertyKey, unknown>();
   return new Proxy(db, {
     get(target, prop) {
+      if (prop === 'transaction') return transaction;
       const value = Reflect.get(target, prop, target);
-      if (prop !== 'transaction') return typeof value === 'function' ? value.bind(target) : value;
-      return <T>(fn: Parameters<Db['transaction']>[0]) => {
-        // Read now, in the caller's context: the driver may call `fn` from a context of its own.
-        const actor = current.getStore()?.credential?.actor;
-        if (!actor) return target.transaction(fn) as Promise<T>;
-        return target.transaction(async (tx) => {
-          await tx.query(sql`
-            SELECT set_config('bugzot.via_user_id', ${String(actor.id)}, true),
-                   set_config('bugzot.via_key_id', ${String(actor.keyId)}, true)`);
-          return fn(tx);
-        }) as Promise<T>;
-      };
+      if (typeof value !== 'function') return value;
+      let fn = bound.get(prop);
+      if (fn === undefined) {
+        fn = value.bind(target);
+        bound.set(prop, fn);
+      }
+      return fn;
     },
   });
 }

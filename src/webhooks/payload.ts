@@ -1,5 +1,5 @@
 /** The webhook payload of one event for one owner, built at send time with the owner's visibility. */
-import { isStaff, type UserViewer, visibleBugs } from '../access/index.ts';
+import { type UserViewer, visibleBugs, visibleComments } from '../access/index.ts';
 import { presentBug } from '../bugs/present.ts';
 import { loadBug } from '../bugs/repository.ts';
 import type { StoredBugEvent } from '../events/index.ts';
@@ -48,7 +48,8 @@ export async function buildPayload(
     loadBug(q, event.bugId),
     wantsComment
       ? q.query<CommentRow>(sql`SELECT c.id, c.author_id, u.name AS author_name, c.body, c.is_private,
-          c.created_at FROM comments c JOIN users u ON u.id = c.author_id WHERE c.id = ${event.commentId}`)
+          c.created_at FROM comments c JOIN users u ON u.id = c.author_id
+          WHERE c.id = ${event.commentId} AND ${visibleComments(viewer, 'c')}`)
       : Promise.resolve([]),
     wantsAttachment
       ? q.query<AttachmentRow>(sql`SELECT id, file_name, kind, content_type, size, sha256, uploader_id,
@@ -73,7 +74,8 @@ export async function buildPayload(
     payload.changes = event.changes.filter((ch) => ch.field === 'status' || ch.field === 'resolution');
   }
   if (wantsComment) {
-    if (c && (!c.is_private || isStaff(viewer))) {
+    // The comment query applied the access module's comment predicate: a private one is absent here.
+    if (c) {
       payload.comment = {
         id: c.id,
         bug_id: event.bugId,
