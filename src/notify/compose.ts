@@ -89,8 +89,8 @@ function idHost(baseUrl: string): string {
   return new URL(baseUrl).hostname || 'bugzot.invalid';
 }
 
-/** Header values must stay on one line. */
-const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');
+/** Header values must stay on one line: line breaks become spaces. */
+export const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');
 
 /** Builds the mail for one recipient. */
 export function composeMail(m: MailInput): ComposedMail {

@@ -10,7 +10,7 @@ import { notifyHandlers } from './jobs.ts';
 import { type MailTransport, transportFor } from './transport.ts';
 
 export { adminListJobs, adminRetryJob } from './admin.ts';
-export { composeMail } from './compose.ts';
+export { composeMail, oneLine } from './compose.ts';
 export { MAIL_JOB, notifyHandlers } from './jobs.ts';
 export { EVENTS, ROLES } from './preferences.ts';
 export { notifyRoutes } from './routes.ts';

@@ -6,7 +6,7 @@
 import { escapeHtml } from '@kitajs/html';
 import type { Config } from '../config.ts';
 import { enqueue, type Job, type JobHandler } from '../jobs/index.ts';
-import { type MailTransport, transportFor } from '../notify/index.ts';
+import { type MailTransport, oneLine, transportFor } from '../notify/index.ts';
 import { type Queryable, sql } from '../platform/db.ts';
 
 /** The job kind of the notice. */
@@ -57,8 +57,6 @@ export function displayUrl(raw: string): string {
     return '(invalid URL)';
   }
 }
-
-const oneLine = (s: string) => s.replace(/[\r\n]+/g, ' ');
 
 /** Builds the notice mail (a nodemailer message, as the notify transport sends). */
 export function composeDisabledNotice(n: DisabledNotice): Parameters<MailTransport['send']>[0] {
