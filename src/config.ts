@@ -68,6 +68,7 @@ const schema = z.object({
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: postgresUrl.optional(),
   DATABASE_POOL_MAX: positiveInt(1000).default(10),
+  SEARCH_PARALLEL: positiveInt(4).default(2),
   BASE_URL: httpUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SESSION_TTL_HOURS: positiveInt(24 * 365).default(24 * 14),
@@ -184,6 +185,8 @@ export type Config = Readonly<{
   dataDir: string;
   databaseUrl: string | undefined;
   databasePoolMax: number;
+  /** Statements one word search may run at once on separate PostgreSQL connections (1: one). */
+  searchParallel: number;
   baseUrl: string;
   logLevel: Raw['LOG_LEVEL'];
   sessionTtlHours: number;
@@ -313,6 +316,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: resolve(raw.DATA_DIR),
     databaseUrl: raw.DATABASE_URL,
     databasePoolMax: raw.DATABASE_POOL_MAX,
+    searchParallel: raw.SEARCH_PARALLEL,
     baseUrl: raw.BASE_URL ?? `http://localhost:${raw.PORT}`,
     logLevel: raw.LOG_LEVEL,
     sessionTtlHours: raw.SESSION_TTL_HOURS,

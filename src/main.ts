@@ -41,7 +41,12 @@ function config(overrides: Record<string, string | undefined> = {}): Config {
 }
 
 async function open(cfg: Config): Promise<Db> {
-  return openDatabase({ databaseUrl: cfg.databaseUrl, dataDir: cfg.dataDir, poolMax: cfg.databasePoolMax });
+  return openDatabase({
+    databaseUrl: cfg.databaseUrl,
+    dataDir: cfg.dataDir,
+    poolMax: cfg.databasePoolMax,
+    searchParallel: cfg.searchParallel,
+  });
 }
 
 async function serve(opts: { host?: string; port?: number; migrate: boolean }) {

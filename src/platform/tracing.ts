@@ -114,6 +114,21 @@ export async function withSpan<T>(name: string, attributes: Attributes, fn: () =
 function tracedQueryable<Q extends Queryable>(q: Q): Q {
   return new Proxy(q, {
     get(target, prop, receiver) {
+      if (prop === 'parallel' && target.parallel) {
+        const p = target.parallel;
+        return {
+          width: p.width,
+          run: <T>(statements: Sql[]) =>
+            withSpan(
+              'db.query',
+              {
+                'db.system.name': 'postgresql',
+                'db.query.text': statements.map((s) => s.text.replace(/\s+/g, ' ').trim()).join(';\n'),
+              },
+              () => p.run<T>(statements),
+            ),
+        };
+      }
       if (prop !== 'query') return Reflect.get(target, prop, receiver);
       return (statement: Sql) =>
         withSpan(

@@ -222,6 +222,20 @@ export async function pageKeys(
   return keys;
 }
 
+/** The shard values of bug_text's text indexes (migration 010): (bug_id >> 16) & 3. */
+const SHARDS = [0, 1, 2, 3];
+
+/** The shards split among `width` statements: four statements when there may be four, else two. */
+export function shardGroups(width: number): number[][] {
+  const n = width >= 4 ? 4 : 2;
+  return Array.from({ length: n }, (_, i) => SHARDS.filter((v) => v % n === i));
+}
+
+/** Bugs of these shards, in the form the text indexes answer (the same expression as migration 010). */
+function shardCond(shards: number[]): Sql {
+  return sql`ARRAY[(t.bug_id >> 16) & 3] && ${shards}::int[]`;
+}
+
 /**
  * A page and the counts of a query bug_text alone answers (twinAnswers): one pass over the matches,
  * kept in memory, gives the page in relevance (or bug number) order after the cursor, the exact total
@@ -250,7 +264,14 @@ export async function twinSearch(
                  GROUPING(m.status)::int AS by, count(*)::int AS n
           FROM m GROUP BY GROUPING SETS ((m.status), (m.product_id))`
     : sql`SELECT 1, NULL, NULL, NULL, NULL, 1, count(*)::int FROM m`;
-  const rows = await db.query<{
+  const statement = (extra: Sql[]) => sql`
+    WITH m AS MATERIALIZED (
+      SELECT b.id, b.status, b.product_id, ${tier} AS tier ${fromWhere(viewer, c, { twin: true, extra })}
+    )
+    (SELECT 0 AS part, m.id, m.tier, NULL::text AS status, NULL::integer AS product_id, 0 AS by, 0 AS n
+     FROM m WHERE ${keyset} ORDER BY ${key} ${dir}, m.id ${dir} LIMIT ${limit})
+    UNION ALL (${counts})`;
+  type Row = {
     part: number;
     id: number | null;
     tier: number | null;
@@ -258,27 +279,30 @@ export async function twinSearch(
     product_id: number | null;
     by: number;
     n: number;
-  }>(sql`
-    WITH m AS MATERIALIZED (
-      SELECT b.id, b.status, b.product_id, ${tier} AS tier ${fromWhere(viewer, c, { twin: true })}
-    )
-    (SELECT 0 AS part, m.id, m.tier, NULL::text AS status, NULL::integer AS product_id, 0 AS by, 0 AS n
-     FROM m WHERE ${keyset} ORDER BY ${key} ${dir}, m.id ${dir} LIMIT ${limit})
-    UNION ALL (${counts})`);
+  };
+  // With connections to spare, the matches are read by statements that each take some of the shards
+  // (migration 010), at once and in one snapshot: each reads its matching bugs' pages, the page is the
+  // best of theirs and the counts are their sums.
+  const parallel = db.parallel;
+  const rows = parallel
+    ? (await parallel.run<Row>(shardGroups(parallel.width).map((g) => statement([shardCond(g)])))).flat()
+    : await db.query<Row>(statement([]));
   const keys: PageKey[] = [];
   const agg: Aggregate = { total: 0, status: new Map(), product: new Map() };
+  const add = <K>(m: Map<K, number>, k: K, n: number) => m.set(k, (m.get(k) ?? 0) + n);
   for (const r of rows) {
     if (r.part === 0) {
       keys.push({ id: r.id!, rank: r.tier, sort_key: String(byTier ? r.tier : r.id) });
-    } else if (!facets) agg.total = r.n;
+    } else if (!facets) agg.total += r.n;
     else if (r.by === 0) {
-      agg.status.set(r.status!, r.n);
+      add(agg.status, r.status!, r.n);
       agg.total += r.n;
-    } else agg.product.set(r.product_id!, r.n);
+    } else add(agg.product, r.product_id!, r.n);
   }
   // In the page's order (the UNION keeps it in practice; this makes it certain).
   const sign = sort.dir === 'asc' ? 1 : -1;
   keys.sort((x, y) => sign * (Number(x.sort_key) - Number(y.sort_key) || x.id - y.id));
+  keys.splice(limit);
   if (!byTier) {
     const tiers = await tiersOf(
       db,
@@ -420,7 +444,29 @@ export async function snippets(
   ids: number[],
 ): Promise<Map<number, string>> {
   if (ids.length === 0) return new Map();
-  const rows = await db.query<{ id: number; snippet: string }>(sql`
+  // ts_headline parses each bug's whole text (~0.1 ms a bug): with connections to spare, the page's
+  // bugs are split among statements run at once (no shared snapshot needed: each excerpt stands alone).
+  const width = db.parallel?.width ?? 1;
+  if (width > 1 && ids.length >= 8) {
+    const size = Math.ceil(ids.length / width);
+    const parts = await Promise.all(
+      Array.from({ length: width }, (_, i) =>
+        headlines(db, viewer, tsquery, ids.slice(i * size, (i + 1) * size)),
+      ),
+    );
+    return new Map(parts.flat().map((r) => [r.id, r.snippet]));
+  }
+  return new Map((await headlines(db, viewer, tsquery, ids)).map((r) => [r.id, r.snippet]));
+}
+
+async function headlines(
+  db: Queryable,
+  viewer: Viewer,
+  tsquery: string,
+  ids: number[],
+): Promise<{ id: number; snippet: string }[]> {
+  if (ids.length === 0) return [];
+  return db.query<{ id: number; snippet: string }>(sql`
     SELECT b.id, ts_headline('english',
              concat_ws(' … ', b.summary, nullif(b.description, ''),
                (SELECT string_agg(cm.body, ' … ' ORDER BY cm.id) FROM comments cm
@@ -429,7 +475,6 @@ export async function snippets(
              ${`StartSel=${MARK_START}, StopSel=${MARK_STOP}, MaxWords=35, MinWords=15`}
            ) AS snippet
     FROM bugs b WHERE b.id = ANY(${ids}::int[]) AND ${visibleBugs(viewer, 'b')}`);
-  return new Map(rows.map((r) => [r.id, r.snippet]));
 }
 
 /** Whether the viewer may see bug `id` (the search box jumps to a bug number only then). */

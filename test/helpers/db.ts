@@ -70,7 +70,8 @@ async function createPostgresDb(): Promise<TestDb> {
   await maintenance(maintenanceUrl, `CREATE DATABASE ${name}`);
   let db: Db | undefined;
   try {
-    db = await openPostgres(url.toString(), POOL_MAX);
+    // As served (SEARCH_PARALLEL's default): word searches run as two statements at once.
+    db = await openPostgres(url.toString(), POOL_MAX, { parallel: 2 });
     await migrate(db);
   } catch (err) {
     await db?.close();
