@@ -7,7 +7,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { UserViewer } from '../src/access/index.ts';
 import { sql } from '../src/platform/db.ts';
 import { compile } from '../src/search/filter.ts';
 import { parseQuery } from '../src/search/query.ts';
@@ -57,26 +56,12 @@ describe(`kept counts equal counting the bugs (${testDbKind()})`, () => {
   });
   after(() => t.close());
 
-  async function viewer(u: TestUser): Promise<UserViewer> {
-    const [row] = await t.db.query<{ kind: string; is_admin: boolean }>(
-      sql`SELECT kind, is_admin FROM users WHERE id = ${u.id}`,
-    );
-    return {
-      kind: 'user',
-      id: u.id,
-      name: u.name,
-      email: u.email,
-      isInternal: row!.kind === 'internal',
-      isAdmin: row!.is_admin,
-    };
-  }
-
   /** Totals and facets through the kept counts, and by counting the bugs, for every viewer and query. */
   async function compareAll(when: string) {
     const users = [w.users.admin, w.users.dev, w.users.alice, w.users.bob, carol];
     let kept = 0;
     for (const u of users) {
-      const v = await viewer(u);
+      const v = u.viewer;
       for (const q of QUERIES) {
         const c = await compile(t.db, v, parseQuery(q));
         if (c.counted) kept++;
@@ -120,8 +105,8 @@ describe(`kept counts equal counting the bugs (${testDbKind()})`, () => {
   });
 
   test('an outsider sees a confidential bug only as reporter or CC, and it is counted for them only', async () => {
-    const alice = await viewer(w.users.alice);
-    const carolV = await viewer(carol);
+    const alice = w.users.alice.viewer;
+    const carolV = carol.viewer;
     const q = await compile(t.db, alice, parseQuery('confidential:yes'));
     // alice: her two confidential reports, and the confidential bug she is on the CC list of.
     assert.equal((await aggregate(t.db, alice, q, false)).total, 3);

@@ -76,20 +76,6 @@ describe(`word searches in parallel statements (${testDbKind()})`, { skip }, () 
   });
   after(() => t?.close());
 
-  async function viewer(u: TestUser): Promise<UserViewer> {
-    const [row] = await t.db.query<{ kind: string; is_admin: boolean }>(
-      sql`SELECT kind, is_admin FROM users WHERE id = ${u.id}`,
-    );
-    return {
-      kind: 'user',
-      id: u.id,
-      name: u.name,
-      email: u.email,
-      isInternal: row!.kind === 'internal',
-      isAdmin: row!.is_admin,
-    };
-  }
-
   /** Every page of a query (3 rows each), following the cursors. */
   async function pages(db: Queryable, v: UserViewer, q: string): Promise<SearchResult[]> {
     const out: SearchResult[] = [];
@@ -120,7 +106,7 @@ describe(`word searches in parallel statements (${testDbKind()})`, { skip }, () 
     const users = [w.users.admin, w.users.dev, w.users.alice, w.users.bob, carol];
     let matched = 0;
     for (const u of users) {
-      const v = await viewer(u);
+      const v = u.viewer;
       for (const q of QUERIES) {
         const split = await pages(counting, v, q);
         const one = await pages(single, v, q);
@@ -141,12 +127,12 @@ describe(`word searches in parallel statements (${testDbKind()})`, { skip }, () 
   });
 
   test('an outsider finds and counts no confidential bug of another shard', async () => {
-    const v = await viewer(carol);
+    const v = carol.viewer;
     const r = await search(t.db, v, { q: 'crash', limit: 100, facets: true });
     assert.ok(r.total > 0);
     assert.equal(r.total, r.rows.length);
     assert.ok(r.rows.every((row) => !row.confidential && row.product !== 'Orion'));
-    const alice = await search(t.db, await viewer(w.users.alice), { q: 'crash', limit: 100, facets: true });
+    const alice = await search(t.db, w.users.alice.viewer, { q: 'crash', limit: 100, facets: true });
     // Her own confidential bugs and the Orion bugs she is CCed on, in all four shards.
     const own = alice.rows.filter((row) => row.confidential || row.product === 'Orion');
     assert.equal(new Set(own.map((row) => (row.id >> 16) & 3)).size, 4);
@@ -213,7 +199,7 @@ describe(`word searches in parallel statements (${testDbKind()})`, { skip }, () 
     const db = await openPostgres(t.testDb.url!, 4, { parallel: 8 });
     try {
       assert.equal(db.parallel?.width, 2, 'at most half the pool');
-      const v = await viewer(w.users.dev);
+      const v = w.users.dev.viewer;
       const results = await Promise.all([
         ...Array.from({ length: 12 }, () => search(db, v, { q: 'crash', limit: 5, facets: true })),
         ...Array.from({ length: 12 }, () =>

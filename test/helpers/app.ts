@@ -16,6 +16,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
+import type { UserViewer } from '../../src/access/index.ts';
 import { buildApp } from '../../src/app.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
 import type { Db } from '../../src/platform/db.ts';
@@ -34,6 +35,8 @@ export interface TestUser {
   key: string;
   /** Headers that authenticate as this user. */
   auth: { authorization: string };
+  /** The user as the access module sees them, for calling services directly. */
+  viewer: UserViewer;
 }
 
 /** A running test app over its own database. */
@@ -216,7 +219,8 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
         scope: 'read-write',
         expiresAt: null,
       });
-      return { id: row.id, email, name, key, auth: { authorization: `Bearer ${key}` } };
+      const viewer = toViewer(row);
+      return { id: row.id, email, name, key, auth: { authorization: `Bearer ${key}` }, viewer };
     },
     async session(user) {
       const res = await t.request({
