@@ -1,8 +1,9 @@
 /**
  * `npm run build`: bundles the server (src/main.ts and everything it imports from src/) into one ESM file,
- * dist/main.js, that `bin/bugzot.js` runs instead of loading the TypeScript sources through tsx. The
- * production path: no transformer thread or source maps in the serving process (about 80 MB less
- * resident memory each), and a faster start. Packages stay in node_modules (not bundled).
+ * dist/main.js, that `bin/bugzot.js` runs instead of loading the TypeScript sources through tsx (and
+ * dist/inflate-worker.js, the entry of the thread that inflates uploaded bundles). The production
+ * path: no transformer thread or source maps in the serving process (about 80 MB less resident memory
+ * each), and a faster start. Packages stay in node_modules (not bundled).
  *
  * Beside it, dist/main.json records the SHA-256 of every source file that went in: bin/bugzot.js runs
  * the bundle only while each of them is unchanged, so a stale build never runs newer sources' release.
@@ -46,7 +47,9 @@ const started = performance.now();
 await rm(manifest, { force: true });
 const result = await build({
   absWorkingDir: root,
-  entryPoints: [`${root}src/main.ts`],
+  // The server, and the inflater thread's own entry (src/attachments/inflate-pool.ts starts it as
+  // dist/inflate-worker.js; code both use lands in a shared chunk).
+  entryPoints: { main: `${root}src/main.ts`, 'inflate-worker': `${root}src/attachments/inflate-worker.ts` },
   outdir,
   // Modules imported on demand (the S3 backend, Redis, tracing, seeding) become chunks of their own,
   // loaded with their packages only when a process needs them.
@@ -61,6 +64,8 @@ const result = await build({
   sourcemap: 'linked',
   metafile: true,
   logLevel: 'warning',
+  // Lets the code tell the bundle from the sources (where a worker's entry file is).
+  define: { __BUGZOT_BUNDLE__: 'true' },
   banner: { js: '// Built by `npm run build` from src/ (see scripts/build.ts); do not edit.' },
   plugins: [sourceUrls],
 });

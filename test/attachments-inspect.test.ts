@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { inflatePool } from '../src/attachments/inflate-pool.ts';
 import { IngestState } from '../src/attachments/ingest.ts';
+import { DEFAULT_INSPECT_LIMITS } from '../src/attachments/inspect.ts';
 import { loadConfig } from '../src/config.ts';
 import type { AppError } from '../src/platform/errors.ts';
 import { tarHeader, zeroBundle } from './helpers/attachments.ts';
@@ -77,6 +79,35 @@ test('BUNDLE_INSPECT_MAX_RATIO: a 1 GiB-of-zeros bomb stops near the 64 MiB grac
   // With a ratio high enough, the same file is an ordinary bundle of one member.
   const ok = await ingest(bomb, { maxInflatedBytes: 256 * 1024 * MiB, maxRatio: 2000 });
   assert.equal(ok.inspection.members[0]?.size, 1024 * MiB);
+});
+
+test('a dead inflater thread fails the upload with a 5xx, and the next bundle gets a new thread', async () => {
+  const bundle = randomBundle(8 * MiB);
+  const state = new IngestState('diag.tgz', ALL, DEFAULT_INSPECT_LIMITS);
+  try {
+    for (let at = 0; at < 4 * MiB; at += MiB) await state.inspector.write(bundle.subarray(at, at + MiB));
+    await inflatePool.terminate();
+    await assert.rejects(
+      (async () => {
+        for (let at = 4 * MiB; at < bundle.length; at += MiB)
+          await state.inspector.write(bundle.subarray(at, at + MiB));
+        return await state.finish();
+      })(),
+      (err: AppError) => {
+        assert.equal(err.status, 503);
+        assert.equal(err.code, 'inspection_failed');
+        assert.match(err.message, /diag\.tgz could not be checked/);
+        return true;
+      },
+    );
+  } finally {
+    state.dispose();
+  }
+  const ok = await ingest(bundle, DEFAULT_INSPECT_LIMITS);
+  assert.deepEqual(
+    ok.inspection.members.map((m) => [m.path, m.size]),
+    [['random.bin', 8 * MiB]],
+  );
 });
 
 test('the bounds are configuration: defaults, values, and a bad value naming the variable', () => {

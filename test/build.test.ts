@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import {
   appendFileSync,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -22,6 +23,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { tarHeader } from './helpers/attachments.ts';
 import { runNode } from './helpers/run.ts';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -102,6 +105,23 @@ test('npm run build bundles a server that runs without tsx: migrations, assets a
   assert.equal(version.code, 0, version.err);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.equal(version.out.trim(), pkg.version);
+  // The thread that inflates uploaded bundles has an entry of its own, emitted beside main.js.
+  assert.ok(existsSync(join(dir, 'dist', 'inflate-worker.js')), 'dist/inflate-worker.js');
+  const dbEnv = { DATABASE_URL: '', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'warn' };
+  const added = await runNode(
+    [
+      'bin/bugzot.js',
+      'user',
+      'add',
+      '--email',
+      'admin@example.com',
+      '--admin',
+      '--internal',
+      '--password-stdin',
+    ],
+    { cwd: dir, env: dbEnv, omitEnv: ['BUGZOT_FROM_SOURCE'], input: 'correct horse battery staple\n' },
+  );
+  assert.equal(added.code, 0, added.err);
 
   const port = await freePort();
   let server: ChildProcess | undefined;
@@ -114,7 +134,7 @@ test('npm run build bundles a server that runs without tsx: migrations, assets a
     ['bin/bugzot.js', 'serve', '--host', '127.0.0.1', '--port', String(port)],
     {
       cwd: dir,
-      env: { ...env, DATABASE_URL: '', DATA_DIR: join(dir, 'data'), LOG_LEVEL: 'warn' },
+      env: { ...env, ...dbEnv },
       stdio: ['ignore', 'ignore', 'pipe'],
     },
   );
@@ -135,4 +155,48 @@ test('npm run build bundles a server that runs without tsx: migrations, assets a
   const css = await fetch(`${base}/assets/app.css`);
   assert.equal(css.status, 200);
   assert.equal(await css.text(), readFileSync(join(dir, 'src', 'web', 'assets', 'app.css'), 'utf8'));
+
+  // A .tgz upload is inflated and listed by the bundled inflater thread (no tsx to load a .ts entry).
+  const signin = await fetch(`${base}/api/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'admin@example.com', password: 'correct horse battery staple' }),
+  });
+  assert.equal(signin.status, 200);
+  const cookie = signin.headers.get('set-cookie')?.split(';')[0] ?? '';
+  const keyRes = await fetch(`${base}/api/v1/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie },
+    body: JSON.stringify({ name: 'build test' }),
+  });
+  const auth = { authorization: `Bearer ${((await keyRes.json()) as { key: string }).key}` };
+  const post = async (path: string, body: object) => {
+    const res = await fetch(`${base}/api/v1${path}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    assert.equal(res.status, 201, await res.clone().text());
+    return ((await res.json()) as { id: number }).id;
+  };
+  const product = await post('/products', { name: 'Build', is_released: true });
+  const bug = await post('/bugs', {
+    product_id: product,
+    version_id: await post(`/products/${product}/versions`, { name: '1.0', is_released: true }),
+    component_id: await post(`/products/${product}/components`, { name: 'Core' }),
+    summary: 'A bundle',
+  });
+  const log = Buffer.from('started\n');
+  const tgz = gzipSync(
+    Buffer.concat([tarHeader('diag/app.log', log.length), log, Buffer.alloc(512 - log.length + 1024)]),
+  );
+  const upload = await fetch(`${base}/api/v1/bugs/${bug}/attachments/diag.tgz`, {
+    method: 'PUT',
+    headers: auth,
+    body: tgz,
+  });
+  const attachment = (await upload.json()) as { kind: string; member_count: number };
+  assert.equal(upload.status, 201, JSON.stringify(attachment));
+  assert.equal(attachment.kind, 'bundle');
+  assert.equal(attachment.member_count, 1);
 });

@@ -5,9 +5,9 @@
  * as soon as that is known.
  */
 import { isUtf8 } from 'node:buffer';
-import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { AppError } from '../platform/errors.ts';
-import { NotTar, TarReader, type TarMember } from './tar.ts';
+import { type FromWorker, inflatePool } from './inflate-pool.ts';
+import type { TarMember } from './tar.ts';
 
 /** Kinds of attachment, as sniffed. */
 export const KINDS = ['bundle', 'gzip', 'text', 'image', 'pdf', 'zip', 'binary'] as const;
@@ -48,6 +48,8 @@ const RATIO_GRACE_BYTES = 64 * 1024 * 1024;
 
 /** Size of the batches the inflater is fed. */
 const STAGE = 1024 * 1024;
+/** Batches sent to the inflater thread and not yet read by zlib, at most (then the upload waits). */
+const IN_FLIGHT = 2;
 /** Free batch buffers kept for reuse (process-wide). */
 const stagePool: Buffer[] = [];
 const STAGE_POOL_MAX = 8;
@@ -93,20 +95,31 @@ function looksLikeText(head: Buffer, whole: boolean): boolean {
   return false;
 }
 
-/** Streaming inspector of one file. Feed it with `write`, then call `finish`. */
+/** The answer of the inflater thread at the end of a bundle. */
+type Done = Extract<FromWorker, { t: 'done' }>;
+
+/**
+ * Streaming inspector of one file. Feed it with `write`, then call `finish`. A gzip file is inflated
+ * and its tar headers read on the inflater thread (inflate-pool.ts); the decisions stay here.
+ */
 export class Inspector {
   private head = Buffer.alloc(HEAD);
   private headFill = 0;
   private decided: { kind: Kind; contentType: string } | undefined;
-  private gunzip: Gunzip | undefined;
-  private tar: TarReader | undefined;
+  /** The stream's id on the inflater thread, while it inflates. */
+  private remote: number | undefined;
+  /** Batches sent and not yet read by zlib. */
+  private inFlight = 0;
+  /** Woken when a batch was read, inflating stopped or failed. */
+  private wake: (() => void) | undefined;
+  /** Waiting for the thread's `done`. */
+  private awaitingDone: ((done: Done | undefined) => void) | undefined;
   private failure: AppError | undefined;
   /** Stopped inflating: the archive ended, or the gzip holds no tar. */
   private inflateDone = false;
   private notTar = false;
-  /** Compressed bytes given to the inflater, and uncompressed bytes it gave back. */
+  /** Compressed bytes given to the inflater (the thread checks the inflation ratio against it). */
   private compressedIn = 0;
-  private inflated = 0;
   /** Bytes gathered for the inflater (see `inflate`). */
   private stage: Buffer | undefined;
   private stageFill = 0;
@@ -133,7 +146,7 @@ export class Inspector {
       if (this.decided!.kind === 'gzip' && n < chunk.length) return this.inflate(chunk.subarray(n));
       return undefined;
     }
-    if (this.gunzip && !this.inflateDone) return this.inflate(chunk);
+    if (this.remote !== undefined && !this.inflateDone) return this.inflate(chunk);
     return undefined;
   }
 
@@ -157,78 +170,114 @@ export class Inspector {
       this.checkAllowed(found.kind);
       return;
     }
-    this.tar = new TarReader(MAX_LISTED_MEMBERS);
-    // The inflater is fed STAGE-byte batches (see `inflate`); one more may wait for it. Its output
-    // chunks are smaller: each upload's buffers add up when 20 run at once.
-    const gunzip = createGunzip({
-      chunkSize: 256 * 1024,
-      writableHighWaterMark: STAGE,
-    } as ZlibOptions);
-    this.gunzip = gunzip;
-    gunzip.on('data', (out: Buffer) => {
-      if (this.inflateDone) return;
-      this.inflated += out.length;
-      if (this.overExpanded()) return;
-      try {
-        this.tar!.push(out);
-        if (this.tar!.ended) this.stopInflating();
-      } catch (err) {
-        if (!(err instanceof NotTar)) throw err;
-        if (this.tar!.sawHeader) {
+    this.remote = inflatePool.open(
+      {
+        message: (msg) => this.onMessage(msg),
+        crashed: (err) => this.onCrash(err),
+      },
+      {
+        maxListed: MAX_LISTED_MEMBERS,
+        maxInflatedBytes: this.limits.maxInflatedBytes,
+        maxRatio: this.limits.maxRatio,
+        graceBytes: RATIO_GRACE_BYTES,
+      },
+    );
+    const head = this.head.subarray(0, this.headFill);
+    this.compressedIn += head.length;
+    const copy = Buffer.allocUnsafeSlow(head.length);
+    head.copy(copy);
+    this.send(copy, head.length);
+  }
+
+  private send(buf: Buffer, length: number): void {
+    this.inFlight++;
+    const ab = buf.buffer as ArrayBuffer;
+    inflatePool.post({ t: 'data', id: this.remote!, buf: ab, length, compressedIn: this.compressedIn }, [ab]);
+  }
+
+  private onMessage(msg: FromWorker): void {
+    if (msg.t === 'ack') {
+      this.inFlight--;
+      if (msg.buf && msg.buf.byteLength === STAGE) giveStage(Buffer.from(msg.buf));
+    } else if (msg.t === 'stopped') {
+      this.onStopped(msg);
+    } else {
+      const done = this.awaitingDone;
+      this.awaitingDone = undefined;
+      this.closeRemote();
+      done?.(msg);
+      return;
+    }
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  /** The thread stopped inflating: the archive ended, or the content is refused. */
+  private onStopped(msg: Extract<FromWorker, { t: 'stopped' }>): void {
+    this.inflateDone = true;
+    if (msg.why === 'expanded') {
+      const { maxInflatedBytes, maxRatio } = this.limits;
+      this.fail(
+        refused(
+          'bundle_too_expanded',
+          msg.overBytes
+            ? `${this.fileName} inflates to more than ${maxInflatedBytes} bytes (BUNDLE_INSPECT_MAX_BYTES); ` +
+                'refused as a possible decompression bomb.'
+            : `${this.fileName} inflates to more than ${maxRatio} times its compressed size ` +
+                '(BUNDLE_INSPECT_MAX_RATIO); refused as a possible decompression bomb.',
+        ),
+      );
+    } else if (msg.why === 'gzip') {
+      this.fail(refused('corrupt_gzip', `${this.fileName}: the gzip data is damaged (${msg.message}).`));
+    } else if (msg.why === 'notTar') {
+      if (msg.sawHeader) {
+        this.fail(
+          refused('corrupt_bundle', `${this.fileName}: the tar archive inside is damaged (${msg.message}).`),
+        );
+      } else {
+        this.notTar = true;
+        if (claimsBundle(this.fileName)) {
           this.fail(
             refused(
-              'corrupt_bundle',
-              `${this.fileName}: the tar archive inside is damaged (${err.message}).`,
+              'not_a_bundle',
+              `${this.fileName} is gzip-compressed but holds no tar archive; attach the real bundle.`,
             ),
           );
         } else {
-          this.notTar = true;
-          if (claimsBundle(this.fileName)) {
-            this.fail(
-              refused(
-                'not_a_bundle',
-                `${this.fileName} is gzip-compressed but holds no tar archive; attach the real bundle.`,
-              ),
-            );
-          } else {
-            try {
-              this.checkAllowed('gzip');
-            } catch (e) {
-              this.failure = e as AppError;
-            }
+          try {
+            this.checkAllowed('gzip');
+          } catch (e) {
+            this.failure = e as AppError;
           }
         }
-        this.stopInflating();
       }
-    });
-    gunzip.on('error', (err) => {
-      if (this.inflateDone) return;
-      this.fail(refused('corrupt_gzip', `${this.fileName}: the gzip data is damaged (${err.message}).`));
-      this.stopInflating();
-    });
-    const head = this.head.subarray(0, this.headFill);
-    this.compressedIn += head.length;
-    gunzip.write(Buffer.from(head));
+    }
   }
 
-  /** Refuses a file that inflates beyond the limits, and stops inflating it at once. */
-  private overExpanded(): boolean {
-    const { maxInflatedBytes, maxRatio } = this.limits;
-    const overBytes = this.inflated > maxInflatedBytes;
-    const overRatio = this.inflated > RATIO_GRACE_BYTES && this.inflated > maxRatio * this.compressedIn;
-    if (!overBytes && !overRatio) return false;
+  /** The inflater thread died: the file cannot be checked here (a 5xx; the bytes are not kept). */
+  private onCrash(err: Error): void {
+    this.remote = undefined;
+    this.inflateDone = true;
     this.fail(
-      refused(
-        'bundle_too_expanded',
-        overBytes
-          ? `${this.fileName} inflates to more than ${maxInflatedBytes} bytes (BUNDLE_INSPECT_MAX_BYTES); ` +
-              'refused as a possible decompression bomb.'
-          : `${this.fileName} inflates to more than ${maxRatio} times its compressed size ` +
-              '(BUNDLE_INSPECT_MAX_RATIO); refused as a possible decompression bomb.',
+      new AppError(
+        503,
+        'inspection_failed',
+        `${this.fileName} could not be checked (the inflater stopped: ${err.message}); nothing was kept, send it again.`,
       ),
     );
-    this.stopInflating();
-    return true;
+    const done = this.awaitingDone;
+    this.awaitingDone = undefined;
+    done?.(undefined);
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private closeRemote(): void {
+    if (this.remote === undefined) return;
+    inflatePool.close(this.remote);
+    this.remote = undefined;
   }
 
   private checkAllowed(kind: Kind): void {
@@ -251,7 +300,7 @@ export class Inspector {
 
   private stopInflating(): void {
     this.inflateDone = true;
-    this.gunzip?.destroy();
+    this.closeRemote();
     if (this.stage) giveStage(this.stage);
     this.stage = undefined;
     this.stageFill = 0;
@@ -259,8 +308,9 @@ export class Inspector {
 
   /**
    * Socket reads arrive in ~64 KiB pieces; the inflater runs one thread-pool job (and a round of JS
-   * callbacks) per write, so they are gathered into STAGE-byte buffers first: a 16th of the jobs. The
-   * buffers come from a pool and go back to it once the inflater is done with them, so that gathering
+   * callbacks) per write, and each batch is a message to its thread, so they are gathered into
+   * STAGE-byte buffers first: a 16th of the jobs. The buffers come from a pool, are transferred to the
+   * thread (not copied) and come back to the pool once zlib is done with them, so that gathering
    * allocates nothing (fresh buffers at upload speed kept V8 running full garbage collections).
    */
   private inflate(chunk: Buffer): Promise<void> | undefined {
@@ -285,34 +335,25 @@ export class Inspector {
     this.stage = undefined;
     this.stageFill = 0;
     if (!stage) return false;
-    const g = this.gunzip!;
-    if (this.inflateDone || fill === 0) {
+    if (this.inflateDone || this.remote === undefined || fill === 0) {
       giveStage(stage);
       return false;
     }
-    // Back to the pool only once zlib is done reading it (not on an error: it may still be in use).
-    return !g.write(stage.subarray(0, fill), (err) => {
-      if (!err) giveStage(stage);
-    });
+    // Back to the pool when the thread sends it back (zlib read it; not on an error: it may still be in use).
+    this.send(stage, fill);
+    return this.inFlight >= IN_FLIGHT;
   }
 
   /** Sends gathered bytes on to the inflater (the end of a request body). */
   flushPending(): void {
     if (this.failure) throw this.failure;
-    if (this.stage && this.gunzip) this.submitStage();
+    if (this.stage && this.remote !== undefined) this.submitStage();
   }
 
   private async drained(): Promise<void> {
-    const g = this.gunzip!;
-    while (g.writableNeedDrain && !this.inflateDone) {
+    while (this.inFlight >= IN_FLIGHT && !this.inflateDone && !this.failure) {
       await new Promise<void>((resolve) => {
-        const done = () => {
-          g.off('drain', done);
-          g.off('close', done);
-          resolve();
-        };
-        g.on('drain', done);
-        g.on('close', done);
+        this.wake = resolve;
       });
     }
     if (this.failure) throw this.failure;
@@ -325,46 +366,41 @@ export class Inspector {
       const head = this.head.subarray(0, this.headFill);
       this.decide(magic(head) ?? this.textOrBinary(head, true));
     }
-    if (this.gunzip && !this.inflateDone) {
+    let done: Done | undefined;
+    if (this.remote !== undefined) {
+      // The thread inflates what is left, checks the archive is complete and sends the member list
+      // (also when it stopped early: the archive ended).
       this.submitStage();
-      const g = this.gunzip;
-      const done = new Promise<void>((resolve) => {
-        g.once('end', resolve);
-        g.once('close', resolve);
+      const id = this.remote;
+      done = await new Promise<Done | undefined>((resolve) => {
+        this.awaitingDone = resolve;
+        inflatePool.post({ t: 'end', id });
       });
-      g.end();
-      g.resume();
-      await done;
     }
     if (this.failure) throw this.failure;
     if (this.decided!.kind === 'gzip') {
       if (!this.notTar) {
-        try {
-          this.tar!.finish();
+        if (done && done.finishError === undefined) {
           this.checkAllowed('bundle');
           return {
             kind: 'bundle',
             contentType: 'application/gzip',
-            members: this.tar!.members,
-            memberCount: this.tar!.count,
+            members: done.members,
+            memberCount: done.count,
           };
-        } catch (err) {
-          if (!(err instanceof NotTar)) throw err;
-          if (this.tar!.sawHeader)
-            throw this.fail(
-              refused(
-                'corrupt_bundle',
-                `${this.fileName}: the tar archive inside is damaged (${err.message}).`,
-              ),
-            );
-          if (claimsBundle(this.fileName))
-            throw this.fail(
-              refused(
-                'not_a_bundle',
-                `${this.fileName} is gzip-compressed but holds no tar archive; attach the real bundle.`,
-              ),
-            );
         }
+        const message = done?.finishError ?? 'no tar header';
+        if (done?.sawHeader)
+          throw this.fail(
+            refused('corrupt_bundle', `${this.fileName}: the tar archive inside is damaged (${message}).`),
+          );
+        if (claimsBundle(this.fileName))
+          throw this.fail(
+            refused(
+              'not_a_bundle',
+              `${this.fileName} is gzip-compressed but holds no tar archive; attach the real bundle.`,
+            ),
+          );
       }
       this.checkAllowed('gzip');
       return { kind: 'gzip', contentType: 'application/gzip', members: [], memberCount: null };
