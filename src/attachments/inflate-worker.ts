@@ -21,7 +21,7 @@ const port = parentPort!;
  * buffers held at any time, resident memory the process does not need). A scavenge of this tiny young
  * generation every SCAVENGE_BYTES of output costs a few microseconds and keeps that under ~10 MB.
  */
-const SCAVENGE_BYTES = 8 * 1024 * 1024;
+const SCAVENGE_BYTES = 4 * 1024 * 1024;
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as (opts: { type: 'minor' }) => void;
 let sinceScavenge = 0;
