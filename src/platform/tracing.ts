@@ -17,7 +17,7 @@ import {
 } from '@opentelemetry/api';
 import type { TracerProvider } from '@opentelemetry/sdk-trace';
 import type { FastifyInstance } from 'fastify';
-import type { Db, Queryable, Sql } from './db.ts';
+import type { Db, Parallel, Queryable, Sql } from './db.ts';
 
 let tracer: Tracer | undefined;
 let provider: TracerProvider | undefined;
@@ -112,23 +112,23 @@ export async function withSpan<T>(name: string, attributes: Attributes, fn: () =
 
 /** A Queryable whose statements are spans (the parameterised text only: values never leave the process). */
 function tracedQueryable<Q extends Queryable>(q: Q): Q {
+  // Statements run at once are one span (made once here, not on every access).
+  const p = q.parallel;
+  const parallel: Parallel | undefined = p && {
+    width: p.width,
+    run: <T>(statements: Sql[]) =>
+      withSpan(
+        'db.query',
+        {
+          'db.system.name': 'postgresql',
+          'db.query.text': statements.map((s) => s.text.replace(/\s+/g, ' ').trim()).join(';\n'),
+        },
+        () => p.run<T>(statements),
+      ),
+  };
   return new Proxy(q, {
     get(target, prop, receiver) {
-      if (prop === 'parallel' && target.parallel) {
-        const p = target.parallel;
-        return {
-          width: p.width,
-          run: <T>(statements: Sql[]) =>
-            withSpan(
-              'db.query',
-              {
-                'db.system.name': 'postgresql',
-                'db.query.text': statements.map((s) => s.text.replace(/\s+/g, ' ').trim()).join(';\n'),
-              },
-              () => p.run<T>(statements),
-            ),
-        };
-      }
+      if (prop === 'parallel') return parallel;
       if (prop !== 'query') return Reflect.get(target, prop, receiver);
       return (statement: Sql) =>
         withSpan(
