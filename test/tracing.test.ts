@@ -108,6 +108,39 @@ test('a request is a server span continuing the caller trace, with its database 
     );
 });
 
+test('a word search is traced too: statements run at once (PostgreSQL) are one span holding each', async () => {
+  const t: TestApp = await startTestApp({
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_SERVICE_NAME: 'bugzot-test',
+  });
+  const w = await world(t);
+  const traceId = '5cf92f3577b34da6a3ce929d0e0e4737';
+  const res = await t.request({
+    url: '/api/v1/search?q=crash',
+    as: w.users.dev,
+    headers: { traceparent: `00-${traceId}-00f067aa0ba902b8-01` },
+  });
+  assert.equal(res.statusCode, 200);
+  assert.ok((res.data as { total: number }).total >= 1);
+  await t.close();
+  const deadline = Date.now() + 10_000;
+  const statements = () =>
+    spans
+      .filter((s) => s.traceId === traceId && s.name === 'db.query')
+      .map((s) => String(attr(s, 'db.query.text')));
+  while (!statements().some((q) => q.includes('bug_text'))) {
+    if (Date.now() > deadline) assert.fail(`no span of the text statement among ${statements().join('\n')}`);
+    await sleep(50);
+  }
+  const text = statements().filter((q) => q.includes('bug_text'));
+  // On PostgreSQL the pool runs the halves at once (SEARCH_PARALLEL): one span with both statements.
+  const perSpan = t.db.parallel ? 2 : 1;
+  assert.ok(
+    text.some((q) => q.split('WITH m AS MATERIALIZED').length - 1 === perSpan),
+    text.join('\n'),
+  );
+});
+
 test('without OTEL_EXPORTER_OTLP_ENDPOINT nothing is exported', async () => {
   const before = spans.length;
   const t = await startTestApp();
