@@ -230,6 +230,32 @@ test('a signed-up visitor files a bug, choosing a product and then one of its re
   await page.waitForURL(`${server.url}/bugs/${filedBugId}`);
 });
 
+test('a product chosen before the page’s script has run still gets its versions and components', async () => {
+  const page = await person();
+  await signIn(page, VISITOR.email);
+  // Hold the page's script back until the product is chosen: on a slow connection or a busy machine a
+  // person can pick a product before the script is wired, and no change handler sees that choice.
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  await page.route('**/assets/file-bug.*.js', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(`${server.url}/bugs/new`, { waitUntil: 'commit' });
+  await page.getByLabel('Product', { exact: true }).selectOption({ label: 'Omega' });
+  assert.deepEqual(await choices(page, /^Version/), [], 'no versions before the script has run');
+  release();
+  await page
+    .locator('select[name=version_id] option', { hasText: /^\s*1\.1\s*$/ })
+    .waitFor({ state: 'attached' });
+  assert.deepEqual(await choices(page, /^Version/), ['1.0', '1.1']);
+  assert.deepEqual(await choices(page, 'Component'), ['Core', 'Reports']);
+  assert.equal(await page.getByRole('button', { name: /show its versions/i }).count(), 0);
+  await page.unroute('**/assets/file-bug.*.js');
+});
+
 test('without JavaScript, filing still works: the form comes back with the chosen product’s versions', async () => {
   const page = await person({ javaScript: false });
   await signIn(page, VISITOR.email);

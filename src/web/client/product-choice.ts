@@ -32,6 +32,9 @@ export function wireProductChoice(form: HTMLFormElement): void {
   if (!product || !version || !component) return;
   // Removed rather than hidden: the first submit button is what Enter in a text field presses.
   for (const b of form.querySelectorAll('[data-nojs]')) b.remove();
+  // The product the versions and components on the page were rendered for. A choice made before this
+  // script ran (a slow load, or the browser restoring the form on Back) fired no handler: catch up below.
+  const rendered = [...product.options].find((o) => o.defaultSelected) ?? product.options[0];
   let latest = 0;
   const say = (text: string) => {
     if (status) status.textContent = text;
@@ -63,4 +66,5 @@ export function wireProductChoice(form: HTMLFormElement): void {
       if (seq === latest) version.disabled = component.disabled = false;
     }
   });
+  if (product.value !== (rendered?.value ?? '')) product.dispatchEvent(new Event('change'));
 }
