@@ -5,6 +5,11 @@
  * Prints MB/s, the ratio to the raw baseline and the server's peak RSS; then 20 concurrent 256 MiB
  * uploads (BENCH_CONCURRENT_MIB) and the peak RSS meanwhile.
  *
+ * The three run back to back in BENCH_ROUNDS rounds (default 3). Each ratio is taken against the raw
+ * baseline of its own round and the median ratio is printed: on a shared 2-core VM the disk and the
+ * CPU's steal time change from one minute to the next, and one raw run alone has varied 217–595 MB/s.
+ * The CPU each thread of the server used is printed too (main = the event loop).
+ *
  *   node --import tsx bench/uploads.ts
  *
  * The server runs the production build: the bench runs `npm run build` first (BENCH_FROM_SOURCE=1 runs
@@ -14,7 +19,15 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
 import { once } from 'node:events';
-import { createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +43,8 @@ const bigBytes = Number(process.env['BENCH_UPLOAD_MIB'] ?? 4096) * MiB;
 const concurrentBytes = Number(process.env['BENCH_CONCURRENT_MIB'] ?? 256) * MiB;
 const CONCURRENT = 20;
 const CHUNK = 64 * MiB;
+/** Rounds of raw, single request and tus, back to back (BENCH_ROUNDS): the ratios are their medians. */
+const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 const dir = mkdtempSync(join(tmpdir(), 'bugzot-bench-uploads-'));
 
 /** Writes a gzip-compressed tar of about `bytes` (one member of random data; gzip stores it). */
@@ -101,6 +116,35 @@ function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU seconds per thread of a process: the main thread as `main`, the others by thread id (node leaves
+ * its threads unnamed: the libuv pool, the inflater thread and V8's helpers all read `node`).
+ */
+function threadCpu(pid: number): Map<string, number> {
+  const byName = new Map<string, number>();
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      byName.set(tid === String(pid) ? 'main' : `thread ${tid}`, cpu);
+    }
+  } catch {
+    // gone
+  }
+  return byName;
+}
+
+/** `name s/GiB` for each thread name that used CPU between two `threadCpu` readings. */
+function threadBreakdown(before: Map<string, number>, after: Map<string, number>, gib: number): string {
+  return [...after]
+    .map(([name, cpu]) => [name, (cpu - (before.get(name) ?? 0)) / gib] as const)
+    .filter(([, perGib]) => perGib >= 0.01)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, perGib]) => `${name} ${perGib.toFixed(2)}`)
+    .join(', ');
 }
 
 /** Sends `path` (or bytes start..end of it) as a request body; resolves with status and answer. */
@@ -242,73 +286,94 @@ try {
     appRss.stop();
   });
 
-  // 1. Raw baseline.
-  rawRss.reset();
-  let cpu0 = cpuSeconds(raw.child.pid!);
-  let t0 = performance.now();
-  const r0 = await send(raw.url, 'PUT', { 'content-length': String(size) }, big);
-  const rawMs = performance.now() - t0;
-  const rawCpu = cpuSeconds(raw.child.pid!) - cpu0;
-  if (r0.status !== 201) throw new Error(`baseline: ${r0.status}`);
-  rmSync(join(dir, 'raw-upload'), { force: true });
+  const gib = size / (1024 * MiB);
+  /** One round: the raw baseline, then the single request, then tus, back to back. */
+  const round = async () => {
+    const threads: string[] = [];
+    rawRss.reset();
+    let threads0 = threadCpu(raw.child.pid!);
+    let cpu0 = cpuSeconds(raw.child.pid!);
+    let t0 = performance.now();
+    const r0 = await send(raw.url, 'PUT', { 'content-length': String(size) }, big);
+    const rawMs = performance.now() - t0;
+    const rawCpu = cpuSeconds(raw.child.pid!) - cpu0;
+    threads.push(`raw: ${threadBreakdown(threads0, threadCpu(raw.child.pid!), gib)}`);
+    if (r0.status !== 201) throw new Error(`baseline: ${r0.status}`);
+    rmSync(join(dir, 'raw-upload'), { force: true });
 
-  // 2. Single request.
-  appRss.reset();
-  const appPid = server.child.pid!;
-  cpu0 = cpuSeconds(appPid);
-  t0 = performance.now();
-  const r1 = await send(
-    `${server.url}/api/v1/bugs/${bug.id}/attachments/big.tgz`,
-    'PUT',
-    { ...auth, 'content-length': String(size) },
-    big,
-  );
-  const singleMs = performance.now() - t0;
-  const singleRss = appRss.peak();
-  const singleCpu = cpuSeconds(appPid) - cpu0;
-  if (r1.status !== 201) throw new Error(`single request: ${r1.status} ${r1.body}`);
-  await remove((JSON.parse(r1.body) as { id: number }).id);
-
-  // 3. tus, 64 MiB chunks.
-  appRss.reset();
-  cpu0 = cpuSeconds(appPid);
-  t0 = performance.now();
-  const meta = `filename ${Buffer.from('big.tgz').toString('base64')},bug_id ${Buffer.from(String(bug.id)).toString('base64')}`;
-  const created = await fetch(`${server.url}/api/v1/uploads`, {
-    method: 'POST',
-    headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': String(size), 'upload-metadata': meta },
-  });
-  if (created.status !== 201) throw new Error(`tus create: ${created.status}`);
-  const uploadUrl = `${server.url}${created.headers.get('location')}`;
-  let attachmentId = 0;
-  for (let offset = 0; offset < size; offset += CHUNK) {
-    const end = Math.min(size, offset + CHUNK) - 1;
-    const res = await send(
-      uploadUrl,
-      'PATCH',
-      {
-        ...auth,
-        'tus-resumable': '1.0.0',
-        'content-type': 'application/offset+octet-stream',
-        'upload-offset': String(offset),
-        'content-length': String(end - offset + 1),
-      },
+    // 2. Single request.
+    appRss.reset();
+    const appPid = server.child.pid!;
+    threads0 = threadCpu(appPid);
+    cpu0 = cpuSeconds(appPid);
+    t0 = performance.now();
+    const r1 = await send(
+      `${server.url}/api/v1/bugs/${bug.id}/attachments/big.tgz`,
+      'PUT',
+      { ...auth, 'content-length': String(size) },
       big,
-      { start: offset, end },
     );
-    if (res.status !== 204) throw new Error(`tus PATCH at ${offset}: ${res.status} ${res.body}`);
-    if (process.env['BENCH_VERBOSE'])
-      process.stderr.write(`PATCH ${offset / MiB} MiB: ${(performance.now() - t0).toFixed(0)} ms\n`);
-    attachmentId = Number(res.headers['bugzot-attachment-id'] ?? 0);
+    const singleMs = performance.now() - t0;
+    const singleRss = appRss.peak();
+    const singleCpu = cpuSeconds(appPid) - cpu0;
+    threads.push(`single: ${threadBreakdown(threads0, threadCpu(appPid), gib)}`);
+    if (r1.status !== 201) throw new Error(`single request: ${r1.status} ${r1.body}`);
+    await remove((JSON.parse(r1.body) as { id: number }).id);
+
+    // 3. tus, 64 MiB chunks.
+    appRss.reset();
+    threads0 = threadCpu(appPid);
+    cpu0 = cpuSeconds(appPid);
+    t0 = performance.now();
+    const meta = `filename ${Buffer.from('big.tgz').toString('base64')},bug_id ${Buffer.from(String(bug.id)).toString('base64')}`;
+    const created = await fetch(`${server.url}/api/v1/uploads`, {
+      method: 'POST',
+      headers: { ...auth, 'tus-resumable': '1.0.0', 'upload-length': String(size), 'upload-metadata': meta },
+    });
+    if (created.status !== 201) throw new Error(`tus create: ${created.status}`);
+    const uploadUrl = `${server.url}${created.headers.get('location')}`;
+    let attachmentId = 0;
+    for (let offset = 0; offset < size; offset += CHUNK) {
+      const end = Math.min(size, offset + CHUNK) - 1;
+      const res = await send(
+        uploadUrl,
+        'PATCH',
+        {
+          ...auth,
+          'tus-resumable': '1.0.0',
+          'content-type': 'application/offset+octet-stream',
+          'upload-offset': String(offset),
+          'content-length': String(end - offset + 1),
+        },
+        big,
+        { start: offset, end },
+      );
+      if (res.status !== 204) throw new Error(`tus PATCH at ${offset}: ${res.status} ${res.body}`);
+      if (process.env['BENCH_VERBOSE'])
+        process.stderr.write(`PATCH ${offset / MiB} MiB: ${(performance.now() - t0).toFixed(0)} ms\n`);
+      attachmentId = Number(res.headers['bugzot-attachment-id'] ?? 0);
+    }
+    const tusMs = performance.now() - t0;
+    const tusRss = appRss.peak();
+    const tusCpu = cpuSeconds(appPid) - cpu0;
+    threads.push(`tus: ${threadBreakdown(threads0, threadCpu(appPid), gib)}`);
+    await remove(attachmentId);
+    return {
+      raw: { ms: rawMs, rss: rawRss.peak(), cpu: rawCpu },
+      single: { ms: singleMs, rss: singleRss, cpu: singleCpu },
+      tus: { ms: tusMs, rss: tusRss, cpu: tusCpu },
+      threads,
+    };
+  };
+  const rounds: Awaited<ReturnType<typeof round>>[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    rounds.push(await round());
+    process.stderr.write(`round ${i + 1} of ${ROUNDS} done\n`);
   }
-  const tusMs = performance.now() - t0;
-  const tusRss = appRss.peak();
-  const tusCpu = cpuSeconds(appPid) - cpu0;
-  await remove(attachmentId);
 
   // 4. 20 concurrent uploads.
   appRss.reset();
-  t0 = performance.now();
+  const t0 = performance.now();
   const results = await Promise.all(
     Array.from({ length: CONCURRENT }, (_, i) =>
       send(
@@ -324,22 +389,41 @@ try {
   const failed = results.filter((r) => r.status !== 201);
   if (failed.length) throw new Error(`${failed.length} concurrent uploads failed: ${failed[0]!.body}`);
 
-  const base = mbps(size, rawMs);
-  const gib = size / (1024 * MiB);
-  const row = (name: string, ms: number, rss: number, cpu: number) =>
-    `| ${name.padEnd(44)} | ${mbps(size, ms).toFixed(0).padStart(6)} | ${(mbps(size, ms) / base).toFixed(2).padStart(5)} | ${mb(rss).padStart(8)} | ${(cpu / gib).toFixed(2).padStart(10)} |`;
+  type Figures = { ms: number; rss: number; cpu: number };
+  const row = (name: string, f: Figures, base: Figures) =>
+    `| ${name.padEnd(44)} | ${mbps(size, f.ms).toFixed(0).padStart(6)} | ${(base.ms / f.ms).toFixed(2).padStart(5)} | ${mb(f.rss).padStart(8)} | ${(f.cpu / gib).toFixed(2).padStart(9)} |`;
+  const median = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b);
+    const mid = sorted.length >> 1;
+    return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  };
+  const ratios = (path: 'single' | 'tus') => rounds.map((r) => r.raw.ms / r[path].ms);
+  const peak = (path: 'raw' | 'single' | 'tus') => Math.max(...rounds.map((r) => r[path].rss));
   const out = [
     `upload of a ${mb(size)} .tgz, node ${process.version}, server (${fromSource ? 'sources through tsx' : 'dist/ build'}) on PostgreSQL with local storage ` +
-      `(server RSS when idle: ${mb(idleRss)})`,
+      `(server RSS when idle: ${mb(idleRss)}); ${ROUNDS} round(s), each ratio against the raw baseline of its own round`,
     '',
-    '| path                                         |   MB/s | ratio | peak RSS | CPU s/GiB |',
-    '| -------------------------------------------- | -----: | ----: | -------: | --------: |',
-    row('raw node:http, body piped to a file', rawMs, rawRss.peak(), rawCpu),
-    row('bugzot single request (PUT, one pass)', singleMs, singleRss, singleCpu),
-    row('bugzot tus, 64 MiB chunks', tusMs, tusRss, tusCpu),
+    '| round | path                                         |   MB/s | ratio | peak RSS | CPU s/GiB |',
+    '| ----: | -------------------------------------------- | -----: | ----: | -------: | --------: |',
+    ...rounds.flatMap((r, i) =>
+      [
+        row('raw node:http, body piped to a file', r.raw, r.raw),
+        row('bugzot single request (PUT, one pass)', r.single, r.raw),
+        row('bugzot tus, 64 MiB chunks', r.tus, r.raw),
+      ].map((line) => `| ${String(i + 1).padStart(5)} ${line}`),
+    ),
     '',
+    `median ratio: single request ${median(ratios('single')).toFixed(2)} (${ratios('single')
+      .map((x) => x.toFixed(2))
+      .join(', ')}), tus ${median(ratios('tus')).toFixed(2)} (${ratios('tus')
+      .map((x) => x.toFixed(2))
+      .join(', ')}); target 0.80`,
+    `peak RSS over the rounds: raw ${mb(peak('raw'))}, single request ${mb(peak('single'))}, tus ${mb(peak('tus'))}; target under 200 MB`,
     `${CONCURRENT} concurrent ${mb(smallSize)} uploads: ${(mbps(smallSize * CONCURRENT, concurrentMs)).toFixed(0)} MB/s in total, ` +
-      `${(concurrentMs / 1000).toFixed(1)} s, server peak RSS ${mb(concurrentRss)}`,
+      `${(concurrentMs / 1000).toFixed(1)} s, server peak RSS ${mb(concurrentRss)}; target under 400 MB`,
+    '',
+    'CPU s/GiB by thread (main = the event loop; the others are the libuv pool, the inflater thread, V8 helpers):',
+    ...rounds.flatMap((r, i) => r.threads.map((t) => `- round ${i + 1}, ${t}`)),
   ];
   console.log(out.join('\n'));
 } finally {
