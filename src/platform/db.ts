@@ -146,9 +146,8 @@ export async function openPglite(dir: string | undefined): Promise<Db> {
   };
 }
 
-/** Connects to a PostgreSQL server through a postgres.js connection pool. */
 /**
- * A PostgreSQL pool. `parallel` (default 1: none) is how many statements one search may run at once on
+ * Connects to a PostgreSQL server through a postgres.js connection pool. `parallel` (default 1: none) is how many statements one search may run at once on
  * separate connections; it is capped at half the pool so that searches alone never hold every connection.
  */
 export async function openPostgres(url: string, max: number, opts: { parallel?: number } = {}): Promise<Db> {

@@ -446,17 +446,14 @@ export async function snippets(
   if (ids.length === 0) return new Map();
   // ts_headline parses each bug's whole text (~0.1 ms a bug): with connections to spare, the page's
   // bugs are split among statements run at once (no shared snapshot needed: each excerpt stands alone).
-  const width = db.parallel?.width ?? 1;
-  if (width > 1 && ids.length >= 8) {
-    const size = Math.ceil(ids.length / width);
-    const parts = await Promise.all(
-      Array.from({ length: width }, (_, i) =>
-        headlines(db, viewer, tsquery, ids.slice(i * size, (i + 1) * size)),
-      ),
-    );
-    return new Map(parts.flat().map((r) => [r.id, r.snippet]));
-  }
-  return new Map((await headlines(db, viewer, tsquery, ids)).map((r) => [r.id, r.snippet]));
+  const width = ids.length >= 8 ? (db.parallel?.width ?? 1) : 1;
+  const size = Math.ceil(ids.length / width);
+  const parts = await Promise.all(
+    Array.from({ length: width }, (_, i) =>
+      headlines(db, viewer, tsquery, ids.slice(i * size, (i + 1) * size)),
+    ),
+  );
+  return new Map(parts.flat().map((r) => [r.id, r.snippet]));
 }
 
 async function headlines(
