@@ -5,9 +5,10 @@
  * Prints MB/s, the ratio to the raw baseline and the server's peak RSS; then 20 concurrent 256 MiB
  * uploads (BENCH_CONCURRENT_MIB) and the peak RSS meanwhile.
  *
- * The three run back to back in BENCH_ROUNDS rounds (default 3). Each ratio is taken against the raw
- * baseline of its own round and the median ratio is printed: on a shared 2-core VM the disk and the
- * CPU's steal time change from one minute to the next, and one raw run alone has varied 217–595 MB/s.
+ * They run back to back in BENCH_ROUNDS rounds (default 3) of raw, single request, raw, tus, raw. Each
+ * ratio is taken against the mean MB/s of the raw runs just before and just after it, and the median
+ * ratio is printed: on a shared 2-core VM the disk and the CPU's steal time change from one minute to
+ * the next, and one raw run alone has varied 187–595 MB/s.
  * The CPU each thread of the server used is printed too (main = the event loop).
  *
  *   node --import tsx bench/uploads.ts
@@ -43,7 +44,7 @@ const bigBytes = Number(process.env['BENCH_UPLOAD_MIB'] ?? 4096) * MiB;
 const concurrentBytes = Number(process.env['BENCH_CONCURRENT_MIB'] ?? 256) * MiB;
 const CONCURRENT = 20;
 const CHUNK = 64 * MiB;
-/** Rounds of raw, single request and tus, back to back (BENCH_ROUNDS): the ratios are their medians. */
+/** Rounds of raw, single request, raw, tus, raw (BENCH_ROUNDS): the ratios are their medians. */
 const ROUNDS = Math.max(1, Number(process.env['BENCH_ROUNDS'] ?? 3));
 const dir = mkdtempSync(join(tmpdir(), 'bugzot-bench-uploads-'));
 
@@ -287,26 +288,36 @@ try {
   });
 
   const gib = size / (1024 * MiB);
-  /** One round: the raw baseline, then the single request, then tus, back to back. */
-  const round = async () => {
-    const threads: string[] = [];
+  type Figures = { ms: number; rss: number; cpu: number };
+  /** One upload to the raw baseline. */
+  const rawRun = async (threads: string[], label: string): Promise<Figures> => {
     rawRss.reset();
-    let threads0 = threadCpu(raw.child.pid!);
-    let cpu0 = cpuSeconds(raw.child.pid!);
-    let t0 = performance.now();
+    const threads0 = threadCpu(raw.child.pid!);
+    const cpu0 = cpuSeconds(raw.child.pid!);
+    const t0 = performance.now();
     const r0 = await send(raw.url, 'PUT', { 'content-length': String(size) }, big);
-    const rawMs = performance.now() - t0;
-    const rawCpu = cpuSeconds(raw.child.pid!) - cpu0;
-    threads.push(`raw: ${threadBreakdown(threads0, threadCpu(raw.child.pid!), gib)}`);
+    const ms = performance.now() - t0;
+    const cpu = cpuSeconds(raw.child.pid!) - cpu0;
+    threads.push(`${label}: ${threadBreakdown(threads0, threadCpu(raw.child.pid!), gib)}`);
     if (r0.status !== 201) throw new Error(`baseline: ${r0.status}`);
     rmSync(join(dir, 'raw-upload'), { force: true });
+    return { ms, rss: rawRss.peak(), cpu };
+  };
+  /**
+   * One round: raw, single request, raw, tus, raw, back to back. Each Bugzot run is compared with the
+   * raw runs just before and just after it (the mean of their MB/s), so that a change in the machine's
+   * speed during the round weighs on both sides alike.
+   */
+  const round = async () => {
+    const threads: string[] = [];
+    const rawBefore = await rawRun(threads, 'raw, before');
 
-    // 2. Single request.
+    // Single request.
     appRss.reset();
     const appPid = server.child.pid!;
-    threads0 = threadCpu(appPid);
-    cpu0 = cpuSeconds(appPid);
-    t0 = performance.now();
+    let threads0 = threadCpu(appPid);
+    let cpu0 = cpuSeconds(appPid);
+    let t0 = performance.now();
     const r1 = await send(
       `${server.url}/api/v1/bugs/${bug.id}/attachments/big.tgz`,
       'PUT',
@@ -320,7 +331,9 @@ try {
     if (r1.status !== 201) throw new Error(`single request: ${r1.status} ${r1.body}`);
     await remove((JSON.parse(r1.body) as { id: number }).id);
 
-    // 3. tus, 64 MiB chunks.
+    const rawBetween = await rawRun(threads, 'raw, between');
+
+    // tus, 64 MiB chunks.
     appRss.reset();
     threads0 = threadCpu(appPid);
     cpu0 = cpuSeconds(appPid);
@@ -358,8 +371,9 @@ try {
     const tusCpu = cpuSeconds(appPid) - cpu0;
     threads.push(`tus: ${threadBreakdown(threads0, threadCpu(appPid), gib)}`);
     await remove(attachmentId);
+    const rawAfter = await rawRun(threads, 'raw, after');
     return {
-      raw: { ms: rawMs, rss: rawRss.peak(), cpu: rawCpu },
+      raws: [rawBefore, rawBetween, rawAfter],
       single: { ms: singleMs, rss: singleRss, cpu: singleCpu },
       tus: { ms: tusMs, rss: tusRss, cpu: tusCpu },
       threads,
@@ -371,7 +385,7 @@ try {
     process.stderr.write(`round ${i + 1} of ${ROUNDS} done\n`);
   }
 
-  // 4. 20 concurrent uploads.
+  // 20 concurrent uploads.
   appRss.reset();
   const t0 = performance.now();
   const results = await Promise.all(
@@ -389,27 +403,33 @@ try {
   const failed = results.filter((r) => r.status !== 201);
   if (failed.length) throw new Error(`${failed.length} concurrent uploads failed: ${failed[0]!.body}`);
 
-  type Figures = { ms: number; rss: number; cpu: number };
-  const row = (name: string, f: Figures, base: Figures) =>
-    `| ${name.padEnd(44)} | ${mbps(size, f.ms).toFixed(0).padStart(6)} | ${(base.ms / f.ms).toFixed(2).padStart(5)} | ${mb(f.rss).padStart(8)} | ${(f.cpu / gib).toFixed(2).padStart(9)} |`;
+  /** MB/s of the raw baseline around a Bugzot run: the mean of the runs before and after it. */
+  const around = (a: Figures, b: Figures) => (mbps(size, a.ms) + mbps(size, b.ms)) / 2;
+  const row = (name: string, f: Figures, base?: number) =>
+    `| ${name.padEnd(44)} | ${mbps(size, f.ms).toFixed(0).padStart(6)} | ${(base ? (mbps(size, f.ms) / base).toFixed(2) : '').padStart(5)} | ${mb(f.rss).padStart(8)} | ${(f.cpu / gib).toFixed(2).padStart(9)} |`;
   const median = (xs: number[]) => {
     const sorted = [...xs].sort((a, b) => a - b);
     const mid = sorted.length >> 1;
     return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
   };
-  const ratios = (path: 'single' | 'tus') => rounds.map((r) => r.raw.ms / r[path].ms);
-  const peak = (path: 'raw' | 'single' | 'tus') => Math.max(...rounds.map((r) => r[path].rss));
+  const baseline = (r: (typeof rounds)[number], path: 'single' | 'tus') =>
+    path === 'single' ? around(r.raws[0]!, r.raws[1]!) : around(r.raws[1]!, r.raws[2]!);
+  const ratios = (path: 'single' | 'tus') => rounds.map((r) => mbps(size, r[path].ms) / baseline(r, path));
+  const peak = (path: 'single' | 'tus') => Math.max(...rounds.map((r) => r[path].rss));
+  const rawPeak = Math.max(...rounds.flatMap((r) => r.raws.map((f) => f.rss)));
   const out = [
     `upload of a ${mb(size)} .tgz, node ${process.version}, server (${fromSource ? 'sources through tsx' : 'dist/ build'}) on PostgreSQL with local storage ` +
-      `(server RSS when idle: ${mb(idleRss)}); ${ROUNDS} round(s), each ratio against the raw baseline of its own round`,
+      `(server RSS when idle: ${mb(idleRss)}); ${ROUNDS} round(s), each ratio against the mean MB/s of the raw runs just before and after it`,
     '',
     '| round | path                                         |   MB/s | ratio | peak RSS | CPU s/GiB |',
     '| ----: | -------------------------------------------- | -----: | ----: | -------: | --------: |',
     ...rounds.flatMap((r, i) =>
       [
-        row('raw node:http, body piped to a file', r.raw, r.raw),
-        row('bugzot single request (PUT, one pass)', r.single, r.raw),
-        row('bugzot tus, 64 MiB chunks', r.tus, r.raw),
+        row('raw node:http, body piped to a file', r.raws[0]!),
+        row('bugzot single request (PUT, one pass)', r.single, baseline(r, 'single')),
+        row('raw node:http, body piped to a file', r.raws[1]!),
+        row('bugzot tus, 64 MiB chunks', r.tus, baseline(r, 'tus')),
+        row('raw node:http, body piped to a file', r.raws[2]!),
       ].map((line) => `| ${String(i + 1).padStart(5)} ${line}`),
     ),
     '',
@@ -418,7 +438,7 @@ try {
       .join(', ')}), tus ${median(ratios('tus')).toFixed(2)} (${ratios('tus')
       .map((x) => x.toFixed(2))
       .join(', ')}); target 0.80`,
-    `peak RSS over the rounds: raw ${mb(peak('raw'))}, single request ${mb(peak('single'))}, tus ${mb(peak('tus'))}; target under 200 MB`,
+    `peak RSS over the rounds: raw ${mb(rawPeak)}, single request ${mb(peak('single'))}, tus ${mb(peak('tus'))}; target under 200 MB`,
     `${CONCURRENT} concurrent ${mb(smallSize)} uploads: ${(mbps(smallSize * CONCURRENT, concurrentMs)).toFixed(0)} MB/s in total, ` +
       `${(concurrentMs / 1000).toFixed(1)} s, server peak RSS ${mb(concurrentRss)}; target under 400 MB`,
     '',

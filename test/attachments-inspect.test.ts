@@ -110,6 +110,69 @@ test('a dead inflater thread fails the upload with a 5xx, and the next bundle ge
   );
 });
 
+test('concurrent bundles share the inflater slots without mixing bytes, and every slot comes back', async () => {
+  // Six bundles at once, each a member of its own name and size; two of them damaged half-way.
+  const sizes = [3, 5, 7, 4, 6, 2].map((n) => n * MiB + 1234);
+  const bundles = sizes.map((size, i) => {
+    const pad = (512 - (size % 512)) % 512;
+    // Random bytes do not compress: the slots fill and turn over many times, and a byte out of place
+    // would fail gzip's CRC.
+    const body = randomBytes(size);
+    return gzipSync(Buffer.concat([tarHeader(`log-${i}.txt`, size), body, Buffer.alloc(pad + 1024)]), {
+      level: 1,
+    });
+  });
+  const damaged = new Set([1, 4]);
+  // And, at the same time, a bomb and a gzip that holds no tar, both stopped early.
+  const others = [
+    { name: 'bomb.tgz', data: zeroBundle(512 * MiB), code: 'bundle_too_expanded' },
+    { name: 'plain.tgz', data: gzipSync(randomBytes(6 * MiB), { level: 0 }), code: 'not_a_bundle' },
+  ];
+  const feed = async (i: number, name = `diag-${i}.tgz`, given?: Buffer) => {
+    let data = given ?? bundles[i]!;
+    if (damaged.has(i)) {
+      data = Buffer.from(data);
+      randomBytes(512).copy(data, Math.floor(data.length / 2));
+    }
+    // Small pieces, as a socket delivers them.
+    const state = new IngestState(name, ALL, DEFAULT_INSPECT_LIMITS);
+    try {
+      for (let at = 0; at < data.length; at += 64 * 1024) {
+        await state.inspector.write(data.subarray(at, at + 64 * 1024));
+        if (at % (256 * 1024) === 0) await new Promise((r) => setImmediate(r));
+      }
+      return await state.finish();
+    } finally {
+      state.dispose();
+    }
+  };
+  const stopped = Promise.allSettled(others.map((o) => feed(-1, o.name, o.data)));
+  const results = await Promise.allSettled(bundles.map((_, i) => feed(i)));
+  for (const [i, outcome] of (await stopped).entries()) {
+    assert.equal(outcome.status, 'rejected', others[i]!.name);
+    assert.equal((outcome as PromiseRejectedResult).reason.code, others[i]!.code);
+  }
+  results.forEach((r, i) => {
+    if (damaged.has(i)) {
+      assert.equal(r.status, 'rejected', `bundle ${i} was damaged`);
+      assert.match((r as PromiseRejectedResult).reason.code, /^corrupt_(gzip|bundle)$/);
+    } else {
+      assert.equal(r.status, 'fulfilled', `bundle ${i}: ${(r as PromiseRejectedResult).reason}`);
+      const { inspection } = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof feed>>>).value;
+      assert.deepEqual(
+        inspection.members.map((m) => [m.path, m.size]),
+        [[`log-${i}.txt`, sizes[i]]],
+      );
+    }
+  });
+  // Acknowledgements of a refused stream's last batches may still be on their way.
+  for (let i = 0; i < 100 && inflatePool.slotCounts().lent > 0; i++)
+    await new Promise((r) => setTimeout(r, 10));
+  const counts = inflatePool.slotCounts();
+  assert.equal(counts.lent, 0, 'every slot lent to the thread came back');
+  assert.ok(counts.free > 0 && counts.free <= 8, `${counts.free} free slots kept`);
+});
+
 test('the bounds are configuration: defaults, values, and a bad value naming the variable', () => {
   const base = {};
   const defaults = loadConfig({ ...base });

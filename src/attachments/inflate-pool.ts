@@ -1,15 +1,21 @@
 /**
  * The inflater thread (inflate-worker.ts) as the main thread sees it: one worker thread per process,
  * started with the first bundle, shared by every upload (each stream has an id), ended after a minute
- * with nothing to inflate. Batches of compressed bytes are transferred to it (not copied) and come back
- * once zlib has read them. Should the thread die, every stream on it is told (the uploads fail with a
- * 5xx) and the next bundle starts a new one.
+ * with nothing to inflate. Batches of compressed bytes are gathered in slots of shared memory
+ * (`SharedArrayBuffer`s the thread is given once): a batch is a message naming its slot, and the slot
+ * comes back to the pool once zlib has read it. Should the thread die, every stream on it is told (the
+ * uploads fail with a 5xx) and the next bundle starts a new one.
  *
  * Why a thread: inflating on the main thread made V8 collect the inflater's output buffers (256 KiB
  * each, ~1 GiB per GiB received) as external memory of the main isolate, and that pressure set off
  * full mark-compacts of the app's whole heap, again and again, for as long as an upload lasted
  * (bench/README.md, Uploads). In a thread of its own the same buffers cost a collection of a heap of
  * a few MB.
+ *
+ * Why shared slots: transferring a batch's ArrayBuffer to the thread and back made a new ArrayBuffer of
+ * the main isolate for every MiB received (the one that came back), another GiB of external memory per
+ * GiB for V8 to account for and sweep; the main isolate's full-collection storms came back with it
+ * (bench/README.md). A slot is made once and reused: a batch allocates nothing on either side.
  */
 import { Worker } from 'node:worker_threads';
 import type { TarMember } from './tar.ts';
@@ -27,8 +33,12 @@ export type ToWorker =
       maxRatio: number;
       graceBytes: number;
     }
-  /** `length` bytes of `buf` (transferred); `compressedIn`: compressed bytes of the file so far. */
-  | { t: 'data'; id: number; buf: ArrayBuffer; length: number; compressedIn: number }
+  /** A slot of shared memory the batches of any stream may come in (sent once per slot and thread). */
+  | { t: 'slot'; slot: number; sab: SharedArrayBuffer }
+  /** The slot is no longer used: the thread drops its view of it. */
+  | { t: 'forget'; slot: number }
+  /** The first `length` bytes of a slot; `compressedIn`: compressed bytes of the file so far. */
+  | { t: 'data'; id: number; slot: number; length: number; compressedIn: number }
   /** The last byte was sent: finish the archive check and report (`done`). */
   | { t: 'end'; id: number }
   /** Forget the stream (the upload ended or will continue elsewhere). */
@@ -36,8 +46,8 @@ export type ToWorker =
 
 /** Inflater thread → main thread. */
 export type FromWorker =
-  /** zlib read a batch: its buffer comes back (unless zlib failed on it). */
-  | { t: 'ack'; id: number; buf?: ArrayBuffer }
+  /** zlib is done with a batch (read it, or the stream ended or failed): its slot may be reused. */
+  | { t: 'ack'; id: number; slot: number }
   /** Inflating stopped before the end: the archive ended, or why it was refused. */
   | {
       t: 'stopped';
@@ -60,6 +70,19 @@ export interface StreamListener {
 /** A thread with nothing to inflate for this long is ended (its memory goes back). */
 const IDLE_MS = 60_000;
 
+/** Size of a slot: the batches the inflater is fed. */
+export const SLOT_BYTES = 1024 * 1024;
+/** Free slots kept for reuse (process-wide); more are made while many uploads run at once. */
+const FREE_SLOTS_MAX = 8;
+
+/** A slot of shared memory a batch is gathered in, lent to one upload at a time. */
+export interface Slot {
+  readonly index: number;
+  readonly sab: SharedArrayBuffer;
+  /** The whole slot, for the main thread to write into. */
+  readonly buf: Buffer;
+}
+
 function workerUrl(): URL {
   if (typeof __BUGZOT_BUNDLE__ !== 'undefined' && __BUGZOT_BUNDLE__) {
     // In the bundle, import.meta.url names this source file (scripts/build.ts): the worker's bundle
@@ -79,6 +102,49 @@ class InflatePool {
   private streams = new Map<number, StreamListener>();
   private nextId = 1;
   private idle: NodeJS.Timeout | undefined;
+  private nextSlot = 1;
+  private freeSlots: Slot[] = [];
+  /** Slots sent to the thread and not yet acknowledged. */
+  private lent = new Map<number, Slot>();
+  /** Slots the current thread holds a view of. */
+  private known = new Set<number>();
+
+  /** A free slot (a new one when none is free). */
+  takeSlot(): Slot {
+    const free = this.freeSlots.pop();
+    if (free) return free;
+    const sab = new SharedArrayBuffer(SLOT_BYTES);
+    return { index: this.nextSlot++, sab, buf: Buffer.from(sab) };
+  }
+
+  /** Gives back a slot that was not sent (or came back). */
+  giveSlot(slot: Slot): void {
+    if (this.freeSlots.length < FREE_SLOTS_MAX) {
+      this.freeSlots.push(slot);
+      return;
+    }
+    if (this.known.delete(slot.index))
+      this.worker?.postMessage({ t: 'forget', slot: slot.index } satisfies ToWorker);
+  }
+
+  /**
+   * Sends the first `length` bytes of `slot` to stream `id`; the slot is lent until the thread
+   * acknowledges it. False when the stream is gone (the slot is back in the pool; no ack will come).
+   */
+  sendSlot(id: number, slot: Slot, length: number, compressedIn: number): boolean {
+    const worker = this.worker;
+    if (!worker || !this.streams.has(id)) {
+      this.giveSlot(slot);
+      return false;
+    }
+    if (!this.known.has(slot.index)) {
+      this.known.add(slot.index);
+      worker.postMessage({ t: 'slot', slot: slot.index, sab: slot.sab } satisfies ToWorker);
+    }
+    this.lent.set(slot.index, slot);
+    worker.postMessage({ t: 'data', id, slot: slot.index, length, compressedIn } satisfies ToWorker);
+    return true;
+  }
 
   /** Opens a stream; returns its id. */
   open(listener: StreamListener, init: Omit<Extract<ToWorker, { t: 'open' }>, 't' | 'id'>): number {
@@ -92,9 +158,10 @@ class InflatePool {
     return id;
   }
 
-  post(msg: ToWorker, transfer?: ArrayBuffer[]): void {
-    if (!this.streams.has(msg.id)) return;
-    this.worker!.postMessage(msg, transfer ?? []);
+  /** Tells the thread the stream's last byte was sent. */
+  end(id: number): void {
+    if (!this.streams.has(id)) return;
+    this.worker!.postMessage({ t: 'end', id } satisfies ToWorker);
   }
 
   /** Forgets a stream (and tells the thread to drop it). */
@@ -102,6 +169,11 @@ class InflatePool {
     if (!this.streams.delete(id)) return;
     this.worker?.postMessage({ t: 'close', id } satisfies ToWorker);
     this.settle();
+  }
+
+  /** Slots lent to the thread and free in the pool (tests: every slot comes back). */
+  slotCounts(): { lent: number; free: number } {
+    return { lent: this.lent.size, free: this.freeSlots.length };
   }
 
   /** Ends the thread now (tests: a thread that dies mid-upload). */
@@ -119,9 +191,17 @@ class InflatePool {
       this.idle = undefined;
       if (this.worker !== worker || this.streams.size > 0) return;
       // Forgotten first: a bundle arriving while it stops gets a new thread.
-      this.worker = undefined;
+      this.forgetWorker();
       void worker.terminate();
     }, IDLE_MS).unref();
+  }
+
+  /** The thread is gone or going: nothing reads the lent slots any more, and the next thread knows none. */
+  private forgetWorker(): void {
+    this.worker = undefined;
+    this.known.clear();
+    for (const slot of this.lent.values()) this.giveSlot(slot);
+    this.lent.clear();
   }
 
   private ensure(): Worker {
@@ -135,6 +215,12 @@ class InflatePool {
     this.worker = worker;
     worker.on('message', (msg: FromWorker) => {
       if (this.worker !== worker) return;
+      if (msg.t === 'ack') {
+        // Back to the pool whether or not its stream is still open.
+        const slot = this.lent.get(msg.slot);
+        this.lent.delete(msg.slot);
+        if (slot) this.giveSlot(slot);
+      }
       this.streams.get(msg.id)?.message(msg);
     });
     let failure: Error | undefined;
@@ -143,7 +229,7 @@ class InflatePool {
     });
     worker.on('exit', (code) => {
       if (this.worker !== worker) return;
-      this.worker = undefined;
+      this.forgetWorker();
       if (this.idle) clearTimeout(this.idle);
       this.idle = undefined;
       const streams = [...this.streams.values()];

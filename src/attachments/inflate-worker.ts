@@ -6,10 +6,9 @@
  * stream is known by the id the main thread gave it. It reports facts (ended, damaged, not tar, over the
  * inflation limits, the member list); the main thread turns them into refusals.
  */
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
+import { scavengeEvery } from '../platform/young-gc.ts';
 import type { FromWorker, ToWorker } from './inflate-pool.ts';
 import { NotTar, TarReader } from './tar.ts';
 
@@ -19,12 +18,9 @@ const port = parentPort!;
  * The inflater's output buffers are freed only by a collection, and this isolate allocates next to no
  * JS objects, so V8 would collect only when their external memory reached its limit (~30 MB of dead
  * buffers held at any time, resident memory the process does not need). A scavenge of this tiny young
- * generation every SCAVENGE_BYTES of output costs a few microseconds and keeps that under ~10 MB.
+ * generation every 4 MiB of output costs a few microseconds and keeps that under ~10 MB.
  */
-const SCAVENGE_BYTES = 4 * 1024 * 1024;
-setFlagsFromString('--expose-gc');
-const collect = runInNewContext('gc') as (opts: { type: 'minor' }) => void;
-let sinceScavenge = 0;
+const outputInflated = scavengeEvery(4 * 1024 * 1024);
 
 interface Stream {
   gunzip: Gunzip;
@@ -36,10 +32,14 @@ interface Stream {
   maxInflatedBytes: number;
   maxRatio: number;
   graceBytes: number;
+  /** Slots written to zlib and not yet acknowledged, oldest first. */
+  pending: Set<number>;
 }
 
 const streams = new Map<number, Stream>();
-const send = (msg: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(msg, transfer ?? []);
+/** Views of the slots of shared memory the main thread sends batches in, by slot number. */
+const slots = new Map<number, Buffer>();
+const send = (msg: FromWorker) => port.postMessage(msg);
 
 function stop(s: Stream, msg: FromWorker): void {
   if (s.done) return;
@@ -66,16 +66,13 @@ function open(msg: Extract<ToWorker, { t: 'open' }>): void {
     maxInflatedBytes: msg.maxInflatedBytes,
     maxRatio: msg.maxRatio,
     graceBytes: msg.graceBytes,
+    pending: new Set(),
   };
   streams.set(id, s);
   gunzip.on('data', (out: Buffer) => {
     if (s.done) return;
     s.inflated += out.length;
-    sinceScavenge += out.length;
-    if (sinceScavenge >= SCAVENGE_BYTES) {
-      sinceScavenge = 0;
-      collect({ type: 'minor' });
-    }
+    outputInflated(out.length);
     const overBytes = s.inflated > s.maxInflatedBytes;
     if (overBytes || (s.inflated > s.graceBytes && s.inflated > s.maxRatio * s.compressedIn)) {
       stop(s, { t: 'stopped', id, why: 'expanded', overBytes });
@@ -91,23 +88,34 @@ function open(msg: Extract<ToWorker, { t: 'open' }>): void {
   });
   gunzip.on('error', (err) => {
     stop(s, { t: 'stopped', id, why: 'gzip', message: err.message });
+    // zlib reports an error once the thread pool is done with the write that failed, and that write's
+    // callback never comes; the writes queued behind it get theirs (ERR_STREAM_DESTROYED) on the next
+    // tick. Whatever is still pending after them is free.
+    setImmediate(() => {
+      for (const slot of s.pending) ack(s, id, slot);
+    });
   });
 }
 
 function data(msg: Extract<ToWorker, { t: 'data' }>): void {
-  const { id, buf } = msg;
+  const { id, slot } = msg;
   const s = streams.get(id);
+  const view = slots.get(slot);
   if (s) s.compressedIn = msg.compressedIn;
-  if (!s || s.done) {
-    send({ t: 'ack', id, buf }, [buf]);
+  if (!s || s.done || !view) {
+    send({ t: 'ack', id, slot });
     return;
   }
-  // The buffer goes back to the main thread's pool once zlib has read it (not on an error: the
-  // thread pool may still be reading it).
-  s.gunzip.write(Buffer.from(buf, 0, msg.length), (err) => {
-    if (err) send({ t: 'ack', id });
-    else send({ t: 'ack', id, buf }, [buf]);
-  });
+  // The slot goes back once zlib is done with it: the write's callback comes after the thread pool
+  // read the bytes, also when the stream was destroyed meanwhile (not when zlib failed on it: see
+  // the error handler).
+  s.pending.add(slot);
+  s.gunzip.write(view.subarray(0, msg.length), () => ack(s, id, slot));
+}
+
+/** Gives a slot back to the main thread, once. */
+function ack(s: Stream, id: number, slot: number): void {
+  if (s.pending.delete(slot)) send({ t: 'ack', id, slot });
 }
 
 async function end(id: number): Promise<void> {
@@ -148,6 +156,12 @@ port.on('message', (msg: ToWorker) => {
   switch (msg.t) {
     case 'open':
       open(msg);
+      break;
+    case 'slot':
+      slots.set(msg.slot, Buffer.from(msg.sab));
+      break;
+    case 'forget':
+      slots.delete(msg.slot);
       break;
     case 'data':
       data(msg);

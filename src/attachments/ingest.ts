@@ -8,6 +8,7 @@ import type { Readable } from 'node:stream';
 import { Transform, type Writable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
 import { counter, gauge } from '../platform/metrics.ts';
+import { scavengeEvery } from '../platform/young-gc.ts';
 import { DEFAULT_INSPECT_LIMITS, type Inspection, type InspectLimits, Inspector } from './inspect.ts';
 
 /** Upload figures for /metrics: bytes received by this process and bodies being received now. */
@@ -16,6 +17,18 @@ const uploadBytes = counter(
   'Attachment bytes received (single request and tus chunks).',
 );
 const activeUploads = gauge('bugzot_uploads_active', 'Upload bodies being received now.');
+
+/**
+ * A scavenge of the main isolate every 4 MiB received, across all uploads of the process: it frees the
+ * socket reads' buffers before they add up to a full collection (platform/young-gc.ts). Made on the
+ * first upload.
+ */
+const SCAVENGE_BYTES = 4 * 1024 * 1024;
+let scavenger: ((bytes: number) => void) | undefined;
+function countReceived(bytes: number): void {
+  scavenger ??= scavengeEvery(SCAVENGE_BYTES);
+  scavenger(bytes);
+}
 
 /** The running state of one file being ingested: its hash and its inspection, from byte 0. */
 export class IngestState {
@@ -94,6 +107,7 @@ export function streamInto(
         }
         received += chunk.length;
         uploadBytes.inc(chunk.length);
+        countReceived(chunk.length);
         if (opts.progress) opts.progress.received = received;
         chunkHash?.update(chunk);
         if (!state) {

@@ -6,7 +6,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { AppError } from '../platform/errors.ts';
-import { type FromWorker, inflatePool } from './inflate-pool.ts';
+import { type FromWorker, inflatePool, SLOT_BYTES, type Slot } from './inflate-pool.ts';
 import type { TarMember } from './tar.ts';
 
 /** Kinds of attachment, as sniffed. */
@@ -46,17 +46,8 @@ export const DEFAULT_INSPECT_LIMITS: InspectLimits = Object.freeze({
 /** Below this many inflated bytes the ratio is not checked (a small file of zeros is no bomb). */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024;
 
-/** Size of the batches the inflater is fed. */
-const STAGE = 1024 * 1024;
 /** Batches sent to the inflater thread and not yet read by zlib, at most (then the upload waits). */
 const IN_FLIGHT = 2;
-/** Free batch buffers kept for reuse (process-wide). */
-const stagePool: Buffer[] = [];
-const STAGE_POOL_MAX = 8;
-const takeStage = () => stagePool.pop() ?? Buffer.allocUnsafeSlow(STAGE);
-const giveStage = (b: Buffer) => {
-  if (stagePool.length < STAGE_POOL_MAX) stagePool.push(b);
-};
 
 /** Names that promise a gzip-compressed tar archive. */
 export function claimsBundle(fileName: string): boolean {
@@ -121,7 +112,7 @@ export class Inspector {
   /** Compressed bytes given to the inflater (the thread checks the inflation ratio against it). */
   private compressedIn = 0;
   /** Bytes gathered for the inflater (see `inflate`). */
-  private stage: Buffer | undefined;
+  private stage: Slot | undefined;
   private stageFill = 0;
 
   constructor(
@@ -184,21 +175,19 @@ export class Inspector {
     );
     const head = this.head.subarray(0, this.headFill);
     this.compressedIn += head.length;
-    const copy = Buffer.allocUnsafeSlow(head.length);
-    head.copy(copy);
-    this.send(copy, head.length);
+    const slot = inflatePool.takeSlot();
+    head.copy(slot.buf);
+    this.send(slot, head.length);
   }
 
-  private send(buf: Buffer, length: number): void {
-    this.inFlight++;
-    const ab = buf.buffer as ArrayBuffer;
-    inflatePool.post({ t: 'data', id: this.remote!, buf: ab, length, compressedIn: this.compressedIn }, [ab]);
+  private send(slot: Slot, length: number): void {
+    if (inflatePool.sendSlot(this.remote!, slot, length, this.compressedIn)) this.inFlight++;
   }
 
   private onMessage(msg: FromWorker): void {
     if (msg.t === 'ack') {
+      // (The pool took the slot back.)
       this.inFlight--;
-      if (msg.buf && msg.buf.byteLength === STAGE) giveStage(Buffer.from(msg.buf));
     } else if (msg.t === 'stopped') {
       this.onStopped(msg);
     } else {
@@ -301,7 +290,7 @@ export class Inspector {
   private stopInflating(): void {
     this.inflateDone = true;
     this.closeRemote();
-    if (this.stage) giveStage(this.stage);
+    if (this.stage) inflatePool.giveSlot(this.stage);
     this.stage = undefined;
     this.stageFill = 0;
   }
@@ -309,9 +298,9 @@ export class Inspector {
   /**
    * Socket reads arrive in ~64 KiB pieces; the inflater runs one thread-pool job (and a round of JS
    * callbacks) per write, and each batch is a message to its thread, so they are gathered into
-   * STAGE-byte buffers first: a 16th of the jobs. The buffers come from a pool, are transferred to the
-   * thread (not copied) and come back to the pool once zlib is done with them, so that gathering
-   * allocates nothing (fresh buffers at upload speed kept V8 running full garbage collections).
+   * slots of SLOT_BYTES first: a 16th of the jobs. The slots are shared memory from the pool, lent to
+   * the thread and given back once zlib is done with them, so that gathering allocates nothing on
+   * either side (fresh buffers at upload speed kept V8 running full garbage collections).
    */
   private inflate(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
@@ -319,11 +308,11 @@ export class Inspector {
     let at = 0;
     let full = false;
     while (at < chunk.length) {
-      this.stage ??= takeStage();
-      const n = chunk.copy(this.stage, this.stageFill, at);
+      this.stage ??= inflatePool.takeSlot();
+      const n = chunk.copy(this.stage.buf, this.stageFill, at);
       this.stageFill += n;
       at += n;
-      if (this.stageFill === STAGE) full = this.submitStage() || full;
+      if (this.stageFill === SLOT_BYTES) full = this.submitStage() || full;
     }
     return full ? this.drained() : undefined;
   }
@@ -336,10 +325,10 @@ export class Inspector {
     this.stageFill = 0;
     if (!stage) return false;
     if (this.inflateDone || this.remote === undefined || fill === 0) {
-      giveStage(stage);
+      inflatePool.giveSlot(stage);
       return false;
     }
-    // Back to the pool when the thread sends it back (zlib read it; not on an error: it may still be in use).
+    // Back to the pool when the thread acknowledges it (zlib is done with it).
     this.send(stage, fill);
     return this.inFlight >= IN_FLIGHT;
   }
@@ -374,7 +363,7 @@ export class Inspector {
       const id = this.remote;
       done = await new Promise<Done | undefined>((resolve) => {
         this.awaitingDone = resolve;
-        inflatePool.post({ t: 'end', id });
+        inflatePool.end(id);
       });
     }
     if (this.failure) throw this.failure;
