@@ -50,6 +50,8 @@ export async function attachmentUploadRoutes(app: FastifyInstance, { ctx }: { ct
       const { comment } = request.query as { comment?: string };
       const cl = request.headers['content-length'];
       const declaredLength = cl === undefined ? undefined : Number(cl);
+      // An empty body (Content-Length: 0) reaches no content type parser: an empty file.
+      const body = (request.body as Readable | undefined) ?? Readable.from([]);
       // Refusals before the end of the body: close the connection rather than read the rest.
       reply.header('connection', 'close');
       let attachmentId: number;
@@ -58,12 +60,12 @@ export async function attachmentUploadRoutes(app: FastifyInstance, { ctx }: { ct
           ctx,
           viewer,
           { bugId: id, fileName: filename, comment, declaredLength },
-          request.body as Readable,
+          body,
         );
       } catch (err) {
         // A small remainder is read and dropped so the client gets the answer instead of a broken
         // pipe; a large one is not worth the bandwidth, and the connection closes.
-        if (await drainSmallRest(request.body as Readable, declaredLength)) reply.removeHeader('connection');
+        if (await drainSmallRest(body, declaredLength)) reply.removeHeader('connection');
         throw err;
       }
       reply.removeHeader('connection');

@@ -235,6 +235,24 @@ export function attachmentSuite(backend: 'local' | 's3') {
       body: new Uint8Array(body),
     });
 
+  test(`[${backend}] curl -T an empty file, a 3-byte note and a 3 MiB PDF: each stored with its own sha256`, async () => {
+    const files: [string, Buffer, string][] = [
+      ['empty.txt', Buffer.alloc(0), 'text'],
+      ['note.txt', Buffer.from('ok\n'), 'text'],
+      // Larger than a slot of the hashing thread, and not a multiple of one.
+      ['scan.pdf', Buffer.concat([Buffer.from('%PDF-1.7\n'), randomBytes(3 * 1024 * 1024 + 77)]), 'pdf'],
+    ];
+    for (const [name, data, kind] of files) {
+      const res = await curl(file(name, data), `${base}/bugs/${w.bugs.public.id}/attachments/`, w.users.dev);
+      assert.equal(res.status, 201, `${name}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.kind, kind, name);
+      assert.equal(res.body.size, data.length, name);
+      assert.equal(res.body.sha256, sha(data), name);
+      const { body } = await download(res.body.id, w.users.dev);
+      assert.ok(body.equals(data), name);
+    }
+  });
+
   test(`[${backend}] curl -T a log: stored, sniffed as text, downloadable with length, sha256 ETag and safe headers`, async () => {
     const data = Buffer.from('<html><script>alert(1)</script></html>\nlog line\n'.repeat(500));
     const path = file('server.log', data);
