@@ -24,6 +24,7 @@ async function ingest(data: Buffer, limits: { maxInflatedBytes: number; maxRatio
   try {
     for (let at = 0; at < data.length; at += MiB) {
       const batch = data.subarray(at, at + MiB);
+      state.hash.update(batch);
       await state.inspector.write(batch);
     }
     return await state.finish();

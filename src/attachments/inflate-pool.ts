@@ -28,8 +28,6 @@ export type ToWorker =
   | {
       t: 'open';
       id: number;
-      /** Inflate and list the file (gzip); otherwise only hash it. */
-      inflate: boolean;
       maxListed: number;
       maxInflatedBytes: number;
       maxRatio: number;
@@ -59,19 +57,8 @@ export type FromWorker =
       sawHeader?: boolean;
       overBytes?: boolean;
     }
-  /**
-   * Answer to `end`: the file's SHA-256 (hex) and, for an inflated file, the member list;
-   * `finishError`: the archive check failed (truncated, no header).
-   */
-  | {
-      t: 'done';
-      id: number;
-      sha256: string;
-      members: TarMember[];
-      count: number;
-      sawHeader: boolean;
-      finishError?: string;
-    };
+  /** Answer to `end`. `finishError`: the archive check failed (truncated, no header). */
+  | { t: 'done'; id: number; members: TarMember[]; count: number; sawHeader: boolean; finishError?: string };
 
 /** What a stream's owner is told. */
 export interface StreamListener {

@@ -1,14 +1,11 @@
 /**
- * The thread that hashes every upload (SHA-256) and inflates diagnostic bundles and reads their tar
- * headers (see inflate-pool.ts). Its isolate holds next to nothing, so the inflater's output buffers
- * (about 1 GiB of short-lived ArrayBuffers per GiB received) are collected here at little cost, instead
- * of making the main isolate run full collections of the app's heap; and the hash (~0.6 CPU-s per GiB)
- * runs beside the main thread's event loop instead of in it. One thread serves every upload of the
- * process; each stream is known by the id the main thread gave it. It reports facts (the digest,
- * ended, damaged, not tar, over the inflation limits, the member list); the main thread turns them into
- * refusals.
+ * The thread that inflates diagnostic bundles and reads their tar headers (see inflate-pool.ts). Its
+ * isolate holds next to nothing, so the inflater's output buffers (about 1 GiB of short-lived
+ * ArrayBuffers per GiB received) are collected here at little cost, instead of making the main
+ * isolate run full collections of the app's heap. One thread serves every upload of the process; each
+ * stream is known by the id the main thread gave it. It reports facts (ended, damaged, not tar, over the
+ * inflation limits, the member list); the main thread turns them into refusals.
  */
-import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { scavengeEvery } from '../platform/young-gc.ts';
@@ -26,12 +23,9 @@ const port = parentPort!;
 const outputInflated = scavengeEvery(4 * 1024 * 1024);
 
 interface Stream {
-  /** Every byte of the file, in order. */
-  hash: Hash;
-  /** Inflating and listing (gzip files only). */
-  gunzip: Gunzip | undefined;
+  gunzip: Gunzip;
   tar: TarReader;
-  /** Not inflating (any more): not gzip, the archive ended, or the main thread was told why not. */
+  /** Stopped inflating: the archive ended, or the main thread was told why not. */
   done: boolean;
   inflated: number;
   compressedIn: number;
@@ -50,17 +44,23 @@ const send = (msg: FromWorker) => port.postMessage(msg);
 function stop(s: Stream, msg: FromWorker): void {
   if (s.done) return;
   s.done = true;
-  s.gunzip?.destroy();
+  s.gunzip.destroy();
   send(msg);
 }
 
 function open(msg: Extract<ToWorker, { t: 'open' }>): void {
   const { id } = msg;
+  // The main thread sends batches of up to 1 MiB and at most two at a time. Output in 1 MiB buffers:
+  // each output buffer costs a round trip to the libuv pool and a JS callback, and at 256 KiB those
+  // doubled the CPU of inflating (1.16 against 0.61 CPU-s per GiB out, stored or text alike, measured).
+  const gunzip = createGunzip({
+    chunkSize: 1024 * 1024,
+    writableHighWaterMark: 2 * 1024 * 1024,
+  } as ZlibOptions);
   const s: Stream = {
-    hash: createHash('sha256'),
-    gunzip: undefined,
+    gunzip,
     tar: new TarReader(msg.maxListed),
-    done: !msg.inflate,
+    done: false,
     inflated: 0,
     compressedIn: 0,
     maxInflatedBytes: msg.maxInflatedBytes,
@@ -69,19 +69,6 @@ function open(msg: Extract<ToWorker, { t: 'open' }>): void {
     pending: new Set(),
   };
   streams.set(id, s);
-  if (msg.inflate) inflateInto(s, id);
-}
-
-/** Starts inflating stream `id` and reading its tar headers. */
-function inflateInto(s: Stream, id: number): void {
-  // The main thread sends batches of up to 1 MiB and at most two at a time. Output in 1 MiB buffers:
-  // each output buffer costs a round trip to the libuv pool and a JS callback, and at 256 KiB those
-  // doubled the CPU of inflating (1.16 against 0.61 CPU-s per GiB out, stored or text alike, measured).
-  const gunzip = createGunzip({
-    chunkSize: 1024 * 1024,
-    writableHighWaterMark: 2 * 1024 * 1024,
-  } as ZlibOptions);
-  s.gunzip = gunzip;
   gunzip.on('data', (out: Buffer) => {
     if (s.done) return;
     s.inflated += out.length;
@@ -112,19 +99,10 @@ function inflateInto(s: Stream, id: number): void {
 
 function data(msg: Extract<ToWorker, { t: 'data' }>): void {
   const { id, slot } = msg;
-  const view = slots.get(slot);
-  // A batch in a slot this thread was never given would leave a wrong digest: fail loudly (the
-  // thread ends, its uploads fail with a 5xx) rather than that.
-  if (!view) throw new Error(`batch in unknown slot ${slot}`);
   const s = streams.get(id);
-  if (!s) {
-    send({ t: 'ack', id, slot });
-    return;
-  }
-  const bytes = view.subarray(0, msg.length);
-  s.hash.update(bytes);
-  s.compressedIn = msg.compressedIn;
-  if (s.done || !s.gunzip) {
+  const view = slots.get(slot);
+  if (s) s.compressedIn = msg.compressedIn;
+  if (!s || s.done || !view) {
     send({ t: 'ack', id, slot });
     return;
   }
@@ -132,7 +110,7 @@ function data(msg: Extract<ToWorker, { t: 'data' }>): void {
   // read the bytes, also when the stream was destroyed meanwhile (not when zlib failed on it: see
   // the error handler).
   s.pending.add(slot);
-  s.gunzip.write(bytes, () => ack(s, id, slot));
+  s.gunzip.write(view.subarray(0, msg.length), () => ack(s, id, slot));
 }
 
 /** Gives a slot back to the main thread, once. */
@@ -142,10 +120,12 @@ function ack(s: Stream, id: number, slot: number): void {
 
 async function end(id: number): Promise<void> {
   const s = streams.get(id);
-  // The main thread ends a stream once and closes it only after: anything else is a bug.
-  if (!s) throw new Error(`end of unknown stream ${id}`);
-  const g = s.gunzip;
-  if (g && !s.done) {
+  if (!s) {
+    send({ t: 'done', id, members: [], count: 0, sawHeader: false, finishError: 'no tar header' });
+    return;
+  }
+  if (!s.done) {
+    const g = s.gunzip;
     await new Promise<void>((resolve) => {
       g.once('end', resolve);
       g.once('close', resolve);
@@ -153,21 +133,18 @@ async function end(id: number): Promise<void> {
     });
   }
   let finishError: string | undefined;
-  if (g) {
-    try {
-      s.tar.finish();
-    } catch (err) {
-      if (!(err instanceof NotTar)) throw err;
-      finishError = err.message;
-    }
+  try {
+    s.tar.finish();
+  } catch (err) {
+    if (!(err instanceof NotTar)) throw err;
+    finishError = err.message;
   }
   streams.delete(id);
   s.done = true;
-  g?.destroy();
+  s.gunzip.destroy();
   send({
     t: 'done',
     id,
-    sha256: s.hash.digest('hex'),
     members: s.tar.members,
     count: s.tar.count,
     sawHeader: s.tar.sawHeader,
@@ -197,7 +174,7 @@ port.on('message', (msg: ToWorker) => {
       streams.delete(msg.id);
       if (s) {
         s.done = true;
-        s.gunzip?.destroy();
+        s.gunzip.destroy();
       }
       break;
     }

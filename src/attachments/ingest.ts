@@ -1,10 +1,9 @@
 /**
  * The one-pass ingest: a request body streams into storage through a meter that counts bytes against
- * the limit and feeds the content inspector (which has the inflater thread compute the SHA-256 and
- * inflate bundles), with backpressure all the way (the socket is read only as fast as storage and
- * that thread take it). Nothing is buffered whole.
+ * the limit, feeds the running SHA-256 and the content inspector, with backpressure all the way
+ * (the socket is read only as fast as storage and the inflater take it). Nothing is buffered whole.
  */
-import type { Hash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Transform, type Writable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
@@ -31,8 +30,9 @@ function countReceived(bytes: number): void {
   scavenger(bytes);
 }
 
-/** The running state of one file being ingested, from byte 0: its inspection and hash (inspect.ts). */
+/** The running state of one file being ingested: its hash and its inspection, from byte 0. */
 export class IngestState {
+  readonly hash: Hash = createHash('sha256');
   readonly inspector: Inspector;
   /** Bytes fed so far. */
   bytes = 0;
@@ -44,8 +44,9 @@ export class IngestState {
     this.inspector = new Inspector(fileName, allowed, limits);
   }
   /** Hex SHA-256 and inspection result, once every byte went in. */
-  finish(): Promise<{ sha256: string; inspection: Inspection }> {
-    return this.inspector.finish();
+  async finish(): Promise<{ sha256: string; inspection: Inspection }> {
+    const inspection = await this.inspector.finish();
+    return { sha256: this.hash.digest('hex'), inspection };
   }
   dispose(): void {
     this.inspector.dispose();
@@ -113,6 +114,7 @@ export function streamInto(
           cb(null, chunk);
           return;
         }
+        state.hash.update(chunk);
         state.bytes += chunk.length;
         let wait: Promise<void> | undefined;
         try {

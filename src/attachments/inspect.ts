@@ -1,9 +1,8 @@
 /**
  * What an uploaded file really is, decided from its bytes while they stream past (never from its name or
- * the client's Content-Type), and its SHA-256. Diagnostic bundles (gzip-compressed tar) are inflated on
- * the fly, their tar headers checked and their members listed; a file named like a bundle that is not
- * one is refused as soon as that is known. The hashing and the inflating run on the inflater thread
- * (inflate-pool.ts), which every byte reaches once, in shared memory; the decisions stay here.
+ * the client's Content-Type). Diagnostic bundles (gzip-compressed tar) are inflated on the fly, their
+ * tar headers checked and their members listed; a file named like a bundle that is not one is refused
+ * as soon as that is known.
  */
 import { isUtf8 } from 'node:buffer';
 import { AppError } from '../platform/errors.ts';
@@ -47,7 +46,7 @@ export const DEFAULT_INSPECT_LIMITS: InspectLimits = Object.freeze({
 /** Below this many inflated bytes the ratio is not checked (a small file of zeros is no bomb). */
 const RATIO_GRACE_BYTES = 64 * 1024 * 1024;
 
-/** Batches sent to the inflater thread and not yet done with, at most (then the upload waits). */
+/** Batches sent to the inflater thread and not yet read by zlib, at most (then the upload waits). */
 const IN_FLIGHT = 2;
 
 /** Names that promise a gzip-compressed tar archive. */
@@ -91,23 +90,24 @@ function looksLikeText(head: Buffer, whole: boolean): boolean {
 type Done = Extract<FromWorker, { t: 'done' }>;
 
 /**
- * Streaming inspector of one file. Feed it with `write`, then call `finish`. Once the first bytes have
- * decided what the file is, every byte goes to the inflater thread (inflate-pool.ts), which hashes it
- * and, for a gzip file, inflates it and reads the tar headers; the decisions stay here.
+ * Streaming inspector of one file. Feed it with `write`, then call `finish`. A gzip file is inflated
+ * and its tar headers read on the inflater thread (inflate-pool.ts); the decisions stay here.
  */
 export class Inspector {
   private head = Buffer.alloc(HEAD);
   private headFill = 0;
   private decided: { kind: Kind; contentType: string } | undefined;
-  /** The stream's id on the inflater thread, from the decision to the end. */
+  /** The stream's id on the inflater thread, while it inflates. */
   private remote: number | undefined;
-  /** Batches sent and not yet done with (hashed, and read by zlib). */
+  /** Batches sent and not yet read by zlib. */
   private inFlight = 0;
   /** Woken when a batch was read, inflating stopped or failed. */
   private wake: (() => void) | undefined;
   /** Waiting for the thread's `done`. */
   private awaitingDone: ((done: Done | undefined) => void) | undefined;
   private failure: AppError | undefined;
+  /** Stopped inflating: the archive ended, or the gzip holds no tar. */
+  private inflateDone = false;
   private notTar = false;
   /** Compressed bytes given to the inflater (the thread checks the inflation ratio against it). */
   private compressedIn = 0;
@@ -121,7 +121,7 @@ export class Inspector {
     readonly limits: InspectLimits = DEFAULT_INSPECT_LIMITS,
   ) {}
 
-  /** Feeds the next bytes; returns a promise when the thread needs time (backpressure). Throws when refused. */
+  /** Feeds the next bytes; returns a promise when the inflater needs time (backpressure). Throws when refused. */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
     if (!this.decided) {
@@ -133,11 +133,12 @@ export class Inspector {
       if (found) this.decide(found);
       else if (this.headFill >= HEAD) this.decide(this.textOrBinary(head, false));
       else return undefined;
-      // The head went in already (decide() sends it); send only the rest.
-      if (n < chunk.length) return this.feed(chunk.subarray(n));
+      // The head went in already when gzip was decided (decide() feeds it); feed only the rest.
+      if (this.decided!.kind === 'gzip' && n < chunk.length) return this.inflate(chunk.subarray(n));
       return undefined;
     }
-    return this.feed(chunk);
+    if (this.remote !== undefined && !this.inflateDone) return this.inflate(chunk);
+    return undefined;
   }
 
   private textOrBinary(head: Buffer, whole: boolean) {
@@ -148,8 +149,7 @@ export class Inspector {
 
   private decide(found: { kind: Kind; contentType: string }): void {
     this.decided = found;
-    const gzip = found.kind === 'gzip';
-    if (!gzip) {
+    if (found.kind !== 'gzip') {
       if (claimsBundle(this.fileName)) {
         throw this.fail(
           refused(
@@ -159,6 +159,7 @@ export class Inspector {
         );
       }
       this.checkAllowed(found.kind);
+      return;
     }
     this.remote = inflatePool.open(
       {
@@ -166,7 +167,6 @@ export class Inspector {
         crashed: (err) => this.onCrash(err),
       },
       {
-        inflate: gzip,
         maxListed: MAX_LISTED_MEMBERS,
         maxInflatedBytes: this.limits.maxInflatedBytes,
         maxRatio: this.limits.maxRatio,
@@ -174,7 +174,6 @@ export class Inspector {
       },
     );
     const head = this.head.subarray(0, this.headFill);
-    if (head.length === 0) return;
     this.compressedIn += head.length;
     const slot = inflatePool.takeSlot();
     head.copy(slot.buf);
@@ -205,6 +204,7 @@ export class Inspector {
 
   /** The thread stopped inflating: the archive ended, or the content is refused. */
   private onStopped(msg: Extract<FromWorker, { t: 'stopped' }>): void {
+    this.inflateDone = true;
     if (msg.why === 'expanded') {
       const { maxInflatedBytes, maxRatio } = this.limits;
       this.fail(
@@ -247,22 +247,20 @@ export class Inspector {
   /** The inflater thread died: the file cannot be checked here (a 5xx; the bytes are not kept). */
   private onCrash(err: Error): void {
     this.remote = undefined;
-    this.fail(this.unchecked(err.message));
+    this.inflateDone = true;
+    this.fail(
+      new AppError(
+        503,
+        'inspection_failed',
+        `${this.fileName} could not be checked (the inflater stopped: ${err.message}); nothing was kept, send it again.`,
+      ),
+    );
     const done = this.awaitingDone;
     this.awaitingDone = undefined;
     done?.(undefined);
     const wake = this.wake;
     this.wake = undefined;
     wake?.();
-  }
-
-  /** 503: the inflater thread did not finish the job (it died). */
-  private unchecked(why: string): AppError {
-    return new AppError(
-      503,
-      'inspection_failed',
-      `${this.fileName} could not be checked (the inflater stopped: ${why}); nothing was kept, send it again.`,
-    );
   }
 
   private closeRemote(): void {
@@ -289,7 +287,8 @@ export class Inspector {
     return this.failure;
   }
 
-  private release(): void {
+  private stopInflating(): void {
+    this.inflateDone = true;
     this.closeRemote();
     if (this.stage) inflatePool.giveSlot(this.stage);
     this.stage = undefined;
@@ -300,12 +299,11 @@ export class Inspector {
    * Socket reads arrive in ~64 KiB pieces; the inflater runs one thread-pool job (and a round of JS
    * callbacks) per write, and each batch is a message to its thread, so they are gathered into
    * slots of SLOT_BYTES first: a 16th of the jobs. The slots are shared memory from the pool, lent to
-   * the thread and given back once it is done with them, so that gathering allocates nothing on
+   * the thread and given back once zlib is done with them, so that gathering allocates nothing on
    * either side (fresh buffers at upload speed kept V8 running full garbage collections).
    */
-  private feed(chunk: Buffer): Promise<void> | undefined {
+  private inflate(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
-    if (this.remote === undefined) return undefined;
     this.compressedIn += chunk.length;
     let at = 0;
     let full = false;
@@ -319,30 +317,30 @@ export class Inspector {
     return full ? this.drained() : undefined;
   }
 
-  /** Hands the gathered bytes to the thread; true when it asks to wait (backpressure). */
+  /** Hands the gathered bytes to the inflater; true when it asks to wait (backpressure). */
   private submitStage(): boolean {
     const stage = this.stage;
     const fill = this.stageFill;
     this.stage = undefined;
     this.stageFill = 0;
     if (!stage) return false;
-    if (this.remote === undefined || fill === 0) {
+    if (this.inflateDone || this.remote === undefined || fill === 0) {
       inflatePool.giveSlot(stage);
       return false;
     }
-    // Back to the pool when the thread acknowledges it (hashed, and zlib is done with it).
+    // Back to the pool when the thread acknowledges it (zlib is done with it).
     this.send(stage, fill);
     return this.inFlight >= IN_FLIGHT;
   }
 
-  /** Sends gathered bytes on to the thread (the end of a request body). */
+  /** Sends gathered bytes on to the inflater (the end of a request body). */
   flushPending(): void {
     if (this.failure) throw this.failure;
     if (this.stage && this.remote !== undefined) this.submitStage();
   }
 
   private async drained(): Promise<void> {
-    while (this.inFlight >= IN_FLIGHT && !this.failure) {
+    while (this.inFlight >= IN_FLIGHT && !this.inflateDone && !this.failure) {
       await new Promise<void>((resolve) => {
         this.wake = resolve;
       });
@@ -350,34 +348,28 @@ export class Inspector {
     if (this.failure) throw this.failure;
   }
 
-  /** The end of the file: settles the kind, completes the archive check, returns what was found and the SHA-256. */
-  async finish(): Promise<{ inspection: Inspection; sha256: string }> {
+  /** The end of the file: settles the kind, completes the archive check, returns what was found. */
+  async finish(): Promise<Inspection> {
     if (this.failure) throw this.failure;
     if (!this.decided) {
       const head = this.head.subarray(0, this.headFill);
       this.decide(magic(head) ?? this.textOrBinary(head, true));
     }
-    // The thread hashes and inflates what is left, checks the archive is complete and sends the digest
-    // and the member list (also when it stopped inflating early: the archive ended).
-    this.submitStage();
-    const id = this.remote;
-    const done =
-      id === undefined
-        ? undefined
-        : await new Promise<Done | undefined>((resolve) => {
-            this.awaitingDone = resolve;
-            inflatePool.end(id);
-          });
+    let done: Done | undefined;
+    if (this.remote !== undefined) {
+      // The thread inflates what is left, checks the archive is complete and sends the member list
+      // (also when it stopped early: the archive ended).
+      this.submitStage();
+      const id = this.remote;
+      done = await new Promise<Done | undefined>((resolve) => {
+        this.awaitingDone = resolve;
+        inflatePool.end(id);
+      });
+    }
     if (this.failure) throw this.failure;
-    if (!done) throw this.fail(this.unchecked('no answer'));
-    return { inspection: this.conclude(done), sha256: done.sha256 };
-  }
-
-  /** What the file is, from the thread's answer; throws the refusals. */
-  private conclude(done: Done): Inspection {
     if (this.decided!.kind === 'gzip') {
       if (!this.notTar) {
-        if (done.finishError === undefined) {
+        if (done && done.finishError === undefined) {
           this.checkAllowed('bundle');
           return {
             kind: 'bundle',
@@ -386,8 +378,8 @@ export class Inspector {
             memberCount: done.count,
           };
         }
-        const message = done.finishError;
-        if (done.sawHeader)
+        const message = done?.finishError ?? 'no tar header';
+        if (done?.sawHeader)
           throw this.fail(
             refused('corrupt_bundle', `${this.fileName}: the tar archive inside is damaged (${message}).`),
           );
@@ -407,6 +399,6 @@ export class Inspector {
 
   /** Frees the inflater (an upload that will not continue in this process). */
   dispose(): void {
-    this.release();
+    this.stopInflating();
   }
 }
