@@ -99,10 +99,13 @@ function open(msg: Extract<ToWorker, { t: 'open' }>): void {
 
 function data(msg: Extract<ToWorker, { t: 'data' }>): void {
   const { id, slot } = msg;
-  const s = streams.get(id);
   const view = slots.get(slot);
+  // A batch in a slot this thread was never given would go uninspected: fail loudly (the thread
+  // ends, its uploads fail with a 503) rather than that.
+  if (!view) throw new Error(`batch in unknown slot ${slot}`);
+  const s = streams.get(id);
   if (s) s.compressedIn = msg.compressedIn;
-  if (!s || s.done || !view) {
+  if (!s || s.done) {
     send({ t: 'ack', id, slot });
     return;
   }
