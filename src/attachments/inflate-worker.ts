@@ -32,7 +32,7 @@ interface Stream {
   maxInflatedBytes: number;
   maxRatio: number;
   graceBytes: number;
-  /** Slots written to zlib and not yet acknowledged, oldest first. */
+  /** Slots written to zlib and not yet acknowledged. */
   pending: Set<number>;
 }
 

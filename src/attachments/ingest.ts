@@ -4,8 +4,7 @@
  * (the socket is read only as fast as storage and the inflater take it). Nothing is buffered whole.
  */
 import { createHash, type Hash } from 'node:crypto';
-import type { Readable } from 'node:stream';
-import { Transform, type Writable } from 'node:stream';
+import { Readable, Transform, type Writable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
 import { counter, gauge } from '../platform/metrics.ts';
 import { scavengeEvery } from '../platform/young-gc.ts';
@@ -61,6 +60,11 @@ export function tooLarge(limit: number): AppError {
     `The file is larger than the limit of ${limit} bytes (ATTACHMENT_MAX_BYTES); nothing was kept.`,
     'file',
   );
+}
+
+/** A body of no bytes (a request with Content-Length: 0 reaches no content type parser). */
+export function emptyBody(): Readable {
+  return Readable.from([]);
 }
 
 /** How a stream-in ended. */

@@ -3,13 +3,14 @@
  * listing, metadata, download with ranges, bundle members and their text, admin deletion. The tus
  * routes are in tus.ts.
  */
-import { Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { signedIn } from '../access/index.ts';
 import { invalid } from '../platform/errors.ts';
 import { ErrorBody, Id, IdParams, Nullable } from '../platform/http.ts';
 import { downloadHeaders, planDownload } from './download.ts';
+import { emptyBody } from './ingest.ts';
 import { KINDS } from './inspect.ts';
 import { MEMBER_TEXT_CAP, memberText, openMember } from './members.ts';
 import { AttachmentResponse, MemberResponse, presentAttachment, presentMember } from './present.ts';
@@ -50,8 +51,7 @@ export async function attachmentUploadRoutes(app: FastifyInstance, { ctx }: { ct
       const { comment } = request.query as { comment?: string };
       const cl = request.headers['content-length'];
       const declaredLength = cl === undefined ? undefined : Number(cl);
-      // An empty body (Content-Length: 0) reaches no content type parser: an empty file.
-      const body = (request.body as Readable | undefined) ?? Readable.from([]);
+      const body = (request.body as Readable | undefined) ?? emptyBody();
       // Refusals before the end of the body: close the connection rather than read the rest.
       reply.header('connection', 'close');
       let attachmentId: number;
@@ -196,7 +196,7 @@ async function sendDownload(
   if (plan.range) reply.header('content-range', `bytes ${plan.range.start}-${plan.range.end}/${file.size}`);
   reply.code(plan.status);
   // HEAD: an empty stream keeps our Content-Length (Fastify's HEAD handling would set 0 for no body).
-  if (request.method === 'HEAD') return reply.send(Readable.from([]));
+  if (request.method === 'HEAD') return reply.send(emptyBody());
   if (plan.length === 0) return reply.send();
   return reply.send(await open(plan.range));
 }

@@ -4,12 +4,13 @@
  * (and optionally `comment`) say what the file is and where it goes. Any process may take any request:
  * the state is in the database and storage (see uploads.ts).
  */
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { signedIn } from '../access/index.ts';
 import { AppError, invalid } from '../platform/errors.ts';
 import { sendError } from '../platform/http.ts';
+import { emptyBody } from './ingest.ts';
 import type { AttachmentsContext } from './service.ts';
 import {
   appendToUpload,
@@ -192,8 +193,4 @@ export async function tusRoutes(app: FastifyInstance, { ctx }: { ctx: Attachment
       return reply.code(204).send();
     },
   );
-}
-
-function emptyBody(): Readable {
-  return Readable.from([]);
 }
