@@ -15,7 +15,8 @@
  *
  * The server runs the production build: the bench runs `npm run build` first (BENCH_FROM_SOURCE=1 runs
  * the sources through tsx instead). BENCH_NODE_ARGS passes flags to the server's node (e.g.
- * `--cpu-prof --cpu-prof-dir=/tmp/prof`). CPU s/GiB is the server process's CPU time (all threads).
+ * `--cpu-prof --cpu-prof-dir=/tmp/prof`). CPU s/GiB is the server process's CPU time (all threads); "after body"
+ * is the ms from the last byte sent to the answer (summed over the PATCHes for tus).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -148,19 +149,39 @@ function threadBreakdown(before: Map<string, number>, after: Map<string, number>
     .join(', ');
 }
 
-/** Sends `path` (or bytes start..end of it) as a request body; resolves with status and answer. */
+/**
+ * Sends `path` (or bytes start..end of it) as a request body; resolves with status and answer, and
+ * `tailMs`: from the last byte handed to the socket to the end of the answer (the server's work after
+ * the body: its final flush, its database writes).
+ */
 function send(
   url: string,
   method: string,
   headers: Record<string, string>,
   path: string,
   range?: { start: number; end: number },
-): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+): Promise<{
+  status: number;
+  body: string;
+  headers: Record<string, string | string[] | undefined>;
+  tailMs: number;
+}> {
   return new Promise((resolve, reject) => {
+    let sent = 0;
     const req = request(url, { method, headers }, (res) => {
       let body = '';
       res.on('data', (c) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+      res.on('end', () =>
+        resolve({
+          status: res.statusCode ?? 0,
+          body,
+          headers: res.headers,
+          tailMs: sent ? performance.now() - sent : 0,
+        }),
+      );
+    });
+    req.on('finish', () => {
+      sent = performance.now();
     });
     req.on('error', reject);
     createReadStream(path, { highWaterMark: MiB, ...(range ?? {}) })
@@ -288,7 +309,8 @@ try {
   });
 
   const gib = size / (1024 * MiB);
-  type Figures = { ms: number; rss: number; cpu: number };
+  /** `tail`: ms after the last byte was sent, to the answer (summed over tus's PATCHes). */
+  type Figures = { ms: number; rss: number; cpu: number; tail: number };
   /** One upload to the raw baseline. */
   const rawRun = async (threads: string[], label: string): Promise<Figures> => {
     rawRss.reset();
@@ -301,7 +323,7 @@ try {
     threads.push(`${label}: ${threadBreakdown(threads0, threadCpu(raw.child.pid!), gib)}`);
     if (r0.status !== 201) throw new Error(`baseline: ${r0.status}`);
     rmSync(join(dir, 'raw-upload'), { force: true });
-    return { ms, rss: rawRss.peak(), cpu };
+    return { ms, rss: rawRss.peak(), cpu, tail: r0.tailMs };
   };
   /**
    * One round: raw, single request, raw, tus, raw, back to back. Each Bugzot run is compared with the
@@ -346,6 +368,7 @@ try {
     if (created.status !== 201) throw new Error(`tus create: ${created.status}`);
     const uploadUrl = `${server.url}${created.headers.get('location')}`;
     let attachmentId = 0;
+    let tusTail = 0;
     for (let offset = 0; offset < size; offset += CHUNK) {
       const end = Math.min(size, offset + CHUNK) - 1;
       const res = await send(
@@ -365,6 +388,7 @@ try {
       if (process.env['BENCH_VERBOSE'])
         process.stderr.write(`PATCH ${offset / MiB} MiB: ${(performance.now() - t0).toFixed(0)} ms\n`);
       attachmentId = Number(res.headers['bugzot-attachment-id'] ?? 0);
+      tusTail += res.tailMs;
     }
     const tusMs = performance.now() - t0;
     const tusRss = appRss.peak();
@@ -374,8 +398,8 @@ try {
     const rawAfter = await rawRun(threads, 'raw, after');
     return {
       raws: [rawBefore, rawBetween, rawAfter],
-      single: { ms: singleMs, rss: singleRss, cpu: singleCpu },
-      tus: { ms: tusMs, rss: tusRss, cpu: tusCpu },
+      single: { ms: singleMs, rss: singleRss, cpu: singleCpu, tail: r1.tailMs },
+      tus: { ms: tusMs, rss: tusRss, cpu: tusCpu, tail: tusTail },
       threads,
     };
   };
@@ -406,7 +430,7 @@ try {
   /** MB/s of the raw baseline around a Bugzot run: the mean of the runs before and after it. */
   const around = (a: Figures, b: Figures) => (mbps(size, a.ms) + mbps(size, b.ms)) / 2;
   const row = (name: string, f: Figures, base?: number) =>
-    `| ${name.padEnd(44)} | ${mbps(size, f.ms).toFixed(0).padStart(6)} | ${(base ? (mbps(size, f.ms) / base).toFixed(2) : '').padStart(5)} | ${mb(f.rss).padStart(8)} | ${(f.cpu / gib).toFixed(2).padStart(9)} |`;
+    `| ${name.padEnd(44)} | ${mbps(size, f.ms).toFixed(0).padStart(6)} | ${(base ? (mbps(size, f.ms) / base).toFixed(2) : '').padStart(5)} | ${mb(f.rss).padStart(8)} | ${(f.cpu / gib).toFixed(2).padStart(9)} | ${f.tail.toFixed(0).padStart(10)} |`;
   const median = (xs: number[]) => {
     const sorted = [...xs].sort((a, b) => a - b);
     const mid = sorted.length >> 1;
@@ -421,8 +445,8 @@ try {
     `upload of a ${mb(size)} .tgz, node ${process.version}, server (${fromSource ? 'sources through tsx' : 'dist/ build'}) on PostgreSQL with local storage ` +
       `(server RSS when idle: ${mb(idleRss)}); ${ROUNDS} round(s), each ratio against the mean MB/s of the raw runs just before and after it`,
     '',
-    '| round | path                                         |   MB/s | ratio | peak RSS | CPU s/GiB |',
-    '| ----: | -------------------------------------------- | -----: | ----: | -------: | --------: |',
+    '| round | path                                         |   MB/s | ratio | peak RSS | CPU s/GiB | after body |',
+    '| ----: | -------------------------------------------- | -----: | ----: | -------: | --------: | ---------: |',
     ...rounds.flatMap((r, i) =>
       [
         row('raw node:http, body piped to a file', r.raws[0]!),

@@ -24,8 +24,7 @@ async function ingest(data: Buffer, limits: { maxInflatedBytes: number; maxRatio
   try {
     for (let at = 0; at < data.length; at += MiB) {
       const batch = data.subarray(at, at + MiB);
-      state.hash.update(batch);
-      await state.inspector.write(batch);
+      await state.write(batch);
     }
     return await state.finish();
   } finally {
@@ -85,12 +84,12 @@ test('a dead inflater thread fails the upload with a 5xx, and the next bundle ge
   const bundle = randomBundle(8 * MiB);
   const state = new IngestState('diag.tgz', ALL, DEFAULT_INSPECT_LIMITS);
   try {
-    for (let at = 0; at < 4 * MiB; at += MiB) await state.inspector.write(bundle.subarray(at, at + MiB));
+    for (let at = 0; at < 4 * MiB; at += MiB) await state.write(bundle.subarray(at, at + MiB));
     await inflatePool.terminate();
     await assert.rejects(
       (async () => {
         for (let at = 4 * MiB; at < bundle.length; at += MiB)
-          await state.inspector.write(bundle.subarray(at, at + MiB));
+          await state.write(bundle.subarray(at, at + MiB));
         return await state.finish();
       })(),
       (err: AppError) => {
@@ -138,7 +137,7 @@ test('concurrent bundles share the inflater slots without mixing bytes, and ever
     const state = new IngestState(name, ALL, DEFAULT_INSPECT_LIMITS);
     try {
       for (let at = 0; at < data.length; at += 64 * 1024) {
-        await state.inspector.write(data.subarray(at, at + 64 * 1024));
+        await state.write(data.subarray(at, at + 64 * 1024));
         if (at % (256 * 1024) === 0) await new Promise((r) => setImmediate(r));
       }
       return await state.finish();
@@ -146,6 +145,7 @@ test('concurrent bundles share the inflater slots without mixing bytes, and ever
       state.dispose();
     }
   };
+  const madeBefore = inflatePool.slotCounts().made;
   const stopped = Promise.allSettled(others.map((o) => feed(-1, o.name, o.data)));
   const results = await Promise.allSettled(bundles.map((_, i) => feed(i)));
   for (const [i, outcome] of (await stopped).entries()) {
@@ -171,6 +171,94 @@ test('concurrent bundles share the inflater slots without mixing bytes, and ever
   const counts = inflatePool.slotCounts();
   assert.equal(counts.lent, 0, 'every slot lent to the thread came back');
   assert.ok(counts.free > 0 && counts.free <= 8, `${counts.free} free slots kept`);
+  // Eight streams use at most three slots each at a time (one gathering, two in flight); slots that
+  // come back while streams are open are kept, not dropped and made again.
+  assert.ok(counts.made - madeBefore <= 8 * 3, `${counts.made - madeBefore} slots made for 8 streams`);
+});
+
+test('slots that come back while uploads are open are kept for them, not dropped and made again', async () => {
+  // Sixteen bundles fed in lockstep, 1 MiB at a time: up to three slots each in use at once, many
+  // more than the eight kept free when nothing is open.
+  const bundles = Array.from({ length: 16 }, (_, i) => randomBundle(6 * MiB + i * 512));
+  const madeBefore = inflatePool.slotCounts().made;
+  const states = bundles.map((_, i) => new IngestState(`many-${i}.tgz`, ALL, DEFAULT_INSPECT_LIMITS));
+  try {
+    for (let at = 0; at < Math.max(...bundles.map((b) => b.length)); at += MiB)
+      await Promise.all(
+        states.map((st, i) =>
+          at < bundles[i]!.length ? st.write(bundles[i]!.subarray(at, at + MiB)) : undefined,
+        ),
+      );
+    const results = await Promise.all(states.map((st) => st.finish()));
+    for (const [i, r] of results.entries())
+      assert.equal(r.sha256, createHash('sha256').update(bundles[i]!).digest('hex'));
+  } finally {
+    for (const st of states) st.dispose();
+  }
+  const counts = inflatePool.slotCounts();
+  assert.ok(counts.made - madeBefore <= 16 * 3, `${counts.made - madeBefore} slots made for 16 streams`);
+  assert.equal(counts.lent, 0);
+  assert.ok(counts.free <= 8, `${counts.free} free slots kept once none is open`);
+});
+
+test('a bundle has the same SHA-256 hashed on the inflater thread or on the main thread, to its last byte', async () => {
+  // Five bundles open at once: the first four are hashed on the thread, the fifth here. Each ends its
+  // tar archive well before its last byte (a record's padding of zeros, then gzip's trailer), where
+  // the thread stops inflating but must go on hashing.
+  const bundles = [1, 2, 3, 2, 1].map((n, i) => {
+    const size = n * MiB + 77 * i;
+    const pad = (512 - (size % 512)) % 512;
+    return gzipSync(
+      Buffer.concat([
+        tarHeader(`part-${i}.log`, size),
+        randomBytes(size),
+        Buffer.alloc(pad + 1024 + 64 * 1024),
+      ]),
+      { level: 1 },
+    );
+  });
+  const states = bundles.map((_, i) => new IngestState(`diag-${i}.tgz`, ALL, DEFAULT_INSPECT_LIMITS));
+  try {
+    for (const [i, state] of states.entries()) await state.write(bundles[i]!.subarray(0, 64 * 1024));
+    assert.deepEqual(
+      states.map((s) => s.inspector.hashesOnThread),
+      [true, true, true, true, false],
+    );
+    assert.equal(inflatePool.hashingCount(), 4);
+    // The rest interleaved, in pieces as a socket delivers them.
+    for (let at = 64 * 1024; at < Math.max(...bundles.map((b) => b.length)); at += 64 * 1024)
+      for (const [i, state] of states.entries())
+        if (at < bundles[i]!.length) await state.write(bundles[i]!.subarray(at, at + 64 * 1024));
+    const results = await Promise.all(states.map((s) => s.finish()));
+    results.forEach((r, i) => {
+      assert.equal(r.sha256, createHash('sha256').update(bundles[i]!).digest('hex'), `bundle ${i}`);
+      assert.equal(r.inspection.kind, 'bundle');
+      assert.equal(r.inspection.members[0]?.path, `part-${i}.log`);
+    });
+  } finally {
+    for (const s of states) s.dispose();
+  }
+  assert.equal(inflatePool.hashingCount(), 0, 'finished streams no longer count');
+  // Short files: a gzip cut before its decision (under 12 bytes, decided at the end; refused,
+  // whoever hashes it), a short gzip of no data, a text file and an empty one.
+  for (const [name, data, expected] of [
+    ['cut.gz', gzipSync(Buffer.alloc(0)).subarray(0, 10), 'corrupt_gzip'],
+    ['nothing.gz', gzipSync(Buffer.alloc(0)), 'gzip'],
+    ['notes.txt', Buffer.from('line one\nline two\n'), 'text'],
+    ['empty.log', Buffer.alloc(0), 'text'],
+  ] as const) {
+    const state = new IngestState(name, ALL, DEFAULT_INSPECT_LIMITS);
+    try {
+      if (data.length) await state.write(data);
+      const r = await state.finish().catch((err: AppError) => err);
+      if ('sha256' in r) {
+        assert.equal(r.inspection.kind, expected, name);
+        assert.equal(r.sha256, createHash('sha256').update(data).digest('hex'), name);
+      } else assert.equal(r.code, expected, `${name}: ${r.message}`);
+    } finally {
+      state.dispose();
+    }
+  }
 });
 
 test('the bounds are configuration: defaults, values, and a bad value naming the variable', () => {

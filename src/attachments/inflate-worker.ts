@@ -1,11 +1,13 @@
 /**
- * The thread that inflates diagnostic bundles and reads their tar headers (see inflate-pool.ts). Its
- * isolate holds next to nothing, so the inflater's output buffers (about 1 GiB of short-lived
- * ArrayBuffers per GiB received) are collected here at little cost, instead of making the main
- * isolate run full collections of the app's heap. One thread serves every upload of the process; each
- * stream is known by the id the main thread gave it. It reports facts (ended, damaged, not tar, over the
- * inflation limits, the member list); the main thread turns them into refusals.
+ * The thread that inflates diagnostic bundles and reads their tar headers (see inflate-pool.ts), and
+ * hashes (SHA-256) the bundles the main thread asks it to. Its isolate holds next to nothing, so the
+ * inflater's output buffers (about 1 GiB of short-lived ArrayBuffers per GiB received) are collected
+ * here at little cost, instead of making the main isolate run full collections of the app's heap. One
+ * thread serves every upload of the process; each stream is known by the id the main thread gave it.
+ * It reports facts (ended, damaged, not tar, over the inflation limits, the member list, the digest);
+ * the main thread turns them into refusals.
  */
+import { createHash, type Hash } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
 import { createGunzip, type Gunzip, type ZlibOptions } from 'node:zlib';
 import { scavengeEvery } from '../platform/young-gc.ts';
@@ -24,6 +26,8 @@ const outputInflated = scavengeEvery(4 * 1024 * 1024);
 
 interface Stream {
   gunzip: Gunzip;
+  /** Every byte of the file, in order, when the main thread asked for the digest (`open.hash`). */
+  hash: Hash | undefined;
   tar: TarReader;
   /** Stopped inflating: the archive ended, or the main thread was told why not. */
   done: boolean;
@@ -59,6 +63,7 @@ function open(msg: Extract<ToWorker, { t: 'open' }>): void {
   } as ZlibOptions);
   const s: Stream = {
     gunzip,
+    hash: msg.hash ? createHash('sha256') : undefined,
     tar: new TarReader(msg.maxListed),
     done: false,
     inflated: 0,
@@ -104,7 +109,11 @@ function data(msg: Extract<ToWorker, { t: 'data' }>): void {
   // ends, its uploads fail with a 503) rather than that.
   if (!view) throw new Error(`batch in unknown slot ${slot}`);
   const s = streams.get(id);
-  if (s) s.compressedIn = msg.compressedIn;
+  if (s) {
+    s.compressedIn = msg.compressedIn;
+    // Hashed whether or not it is still inflated: the digest covers the file to its last byte.
+    s.hash?.update(view.subarray(0, msg.length));
+  }
   if (!s || s.done) {
     send({ t: 'ack', id, slot });
     return;
@@ -124,6 +133,7 @@ function ack(s: Stream, id: number, slot: number): void {
 async function end(id: number): Promise<void> {
   const s = streams.get(id);
   if (!s) {
+    // (No digest: an upload that asked for one fails rather than go unhashed.)
     send({ t: 'done', id, members: [], count: 0, sawHeader: false, finishError: 'no tar header' });
     return;
   }
@@ -148,6 +158,7 @@ async function end(id: number): Promise<void> {
   send({
     t: 'done',
     id,
+    ...(s.hash ? { sha256: s.hash.digest('hex') } : {}),
     members: s.tar.members,
     count: s.tar.count,
     sawHeader: s.tar.sawHeader,

@@ -1,9 +1,10 @@
 /**
  * The one-pass ingest: a request body streams into storage through a meter that counts bytes against
- * the limit, feeds the running SHA-256 and the content inspector, with backpressure all the way
- * (the socket is read only as fast as storage and the inflater take it). Nothing is buffered whole.
+ * the limit and feeds the content inspector (which keeps the running SHA-256), with backpressure all
+ * the way (the socket is read only as fast as storage and the inflater take it). Nothing is buffered
+ * whole.
  */
-import { createHash, type Hash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
 import { Readable, Transform, type Writable } from 'node:stream';
 import { AppError } from '../platform/errors.ts';
 import { counter, gauge } from '../platform/metrics.ts';
@@ -29,9 +30,8 @@ function countReceived(bytes: number): void {
   scavenger(bytes);
 }
 
-/** The running state of one file being ingested: its hash and its inspection, from byte 0. */
+/** The running state of one file being ingested: its inspection and hash, from byte 0 (inspect.ts). */
 export class IngestState {
-  readonly hash: Hash = createHash('sha256');
   readonly inspector: Inspector;
   /** Bytes fed so far. */
   bytes = 0;
@@ -42,10 +42,14 @@ export class IngestState {
   ) {
     this.inspector = new Inspector(fileName, allowed, limits);
   }
+  /** Feeds the next bytes; a promise when the inflater needs time (backpressure). Throws when refused. */
+  write(chunk: Buffer): Promise<void> | undefined {
+    this.bytes += chunk.length;
+    return this.inspector.write(chunk);
+  }
   /** Hex SHA-256 and inspection result, once every byte went in. */
-  async finish(): Promise<{ sha256: string; inspection: Inspection }> {
-    const inspection = await this.inspector.finish();
-    return { sha256: this.hash.digest('hex'), inspection };
+  finish(): Promise<{ sha256: string; inspection: Inspection }> {
+    return this.inspector.finish();
   }
   dispose(): void {
     this.inspector.dispose();
@@ -118,11 +122,9 @@ export function streamInto(
           cb(null, chunk);
           return;
         }
-        state.hash.update(chunk);
-        state.bytes += chunk.length;
         let wait: Promise<void> | undefined;
         try {
-          wait = state.inspector.write(chunk);
+          wait = state.write(chunk);
         } catch (err) {
           cb(err as Error);
           return;

@@ -296,12 +296,20 @@ export async function insertUpload(
  */
 export async function takeLease(
   db: Queryable,
-  u: { id: string; offset: number; token: string; owner: string; seconds: number; staleToken: string | null },
+  u: {
+    id: string;
+    uploaderId: number;
+    offset: number;
+    token: string;
+    owner: string;
+    seconds: number;
+    staleToken: string | null;
+  },
 ): Promise<UploadRow | undefined> {
   const rows = await db.query<UploadRow>(sql`
     UPDATE uploads SET lease_token = ${u.token}, lease_owner = ${u.owner},
                        lease_until = now() + make_interval(secs => ${u.seconds})
-    WHERE id = ${u.id} AND upload_offset = ${u.offset} AND expires_at > now()
+    WHERE id = ${u.id} AND uploader_id = ${u.uploaderId} AND upload_offset = ${u.offset} AND expires_at > now()
       AND (lease_token IS NULL OR lease_until <= now() ${u.staleToken ? sql`OR lease_token = ${u.staleToken}` : empty})
     RETURNING ${UPLOAD_COLUMNS}`);
   return rows[0] ? normalise(rows[0]) : undefined;
@@ -320,7 +328,7 @@ export async function renewLease(
   return rows.length > 0;
 }
 
-/** Records the new durable offset and releases the lease; false when the lease was lost meanwhile. */
+/** Records the new durable offset and releases the lease; the row, or undefined when the lease was lost meanwhile. */
 export async function recordProgress(
   db: Queryable,
   u: {
@@ -331,13 +339,13 @@ export async function recordProgress(
     generation: string;
     expiryHours: number;
   },
-): Promise<boolean> {
-  const rows = await db.query(sql`
+): Promise<UploadRow | undefined> {
+  const rows = await db.query<UploadRow>(sql`
     UPDATE uploads SET upload_offset = ${u.offset}, storage_state = ${JSON.stringify(u.state)}::text::jsonb,
                        generation = ${u.generation}, lease_token = NULL, lease_owner = NULL, lease_until = NULL,
                        expires_at = now() + make_interval(hours => ${u.expiryHours})
-    WHERE id = ${u.id} AND lease_token = ${u.token} RETURNING 1`);
-  return rows.length > 0;
+    WHERE id = ${u.id} AND lease_token = ${u.token} RETURNING ${UPLOAD_COLUMNS}`);
+  return rows[0] ? normalise(rows[0]) : undefined;
 }
 
 /** Releases a lease without changing the offset. */

@@ -266,27 +266,28 @@ export async function appendToUpload(
   body: Readable,
   checksum?: ChunkChecksum,
 ): Promise<UploadStatus> {
-  let row = await repo.findUpload(ctx.db, viewer.id, id);
-  if (!row) throw notFound('Upload', id);
-  if (row.expired) throw new AppError(410, 'upload_expired', `Upload ${id} expired; start a new one.`);
-  if (row.upload_offset !== offset) throw offsetMismatch(row.upload_offset, offset);
-  if (row.lease_active && !staleOwner(row.lease_owner)) throw locked();
   const token = newKey();
-  const leased = await repo.takeLease(ctx.db, {
-    id,
-    offset,
-    token,
-    owner: ctx.owner,
-    seconds: LEASE_SECONDS,
-    staleToken: row.lease_active ? row.lease_token : null,
-  });
-  if (!leased) {
-    const now = await repo.findUpload(ctx.db, viewer.id, id);
-    if (!now) throw notFound('Upload', id);
-    if (now.upload_offset !== offset) throw offsetMismatch(now.upload_offset, offset);
-    throw locked();
+  const lease = { id, uploaderId: viewer.id, offset, token, owner: ctx.owner, seconds: LEASE_SECONDS };
+  // The common case in one statement (each chunk pays it before its first byte is read): the viewer's
+  // upload, at this offset, not expired, no lease held. Otherwise, why not, or a stale lease taken over.
+  let row = await repo.takeLease(ctx.db, { ...lease, staleToken: null });
+  if (!row) {
+    const found = await repo.findUpload(ctx.db, viewer.id, id);
+    if (!found) throw notFound('Upload', id);
+    if (found.expired) throw new AppError(410, 'upload_expired', `Upload ${id} expired; start a new one.`);
+    if (found.upload_offset !== offset) throw offsetMismatch(found.upload_offset, offset);
+    if (found.lease_active && !staleOwner(found.lease_owner)) throw locked();
+    row = await repo.takeLease(ctx.db, {
+      ...lease,
+      staleToken: found.lease_active ? found.lease_token : null,
+    });
+    if (!row) {
+      const now = await repo.findUpload(ctx.db, viewer.id, id);
+      if (!now) throw notFound('Upload', id);
+      if (now.upload_offset !== offset) throw offsetMismatch(now.upload_offset, offset);
+      throw locked();
+    }
   }
-  row = leased;
   const length = row.upload_length;
 
   // The running state, if this process wrote last (same generation); a fresh one at offset 0.
@@ -384,8 +385,7 @@ export async function appendToUpload(
       state = undefined;
     }
     if (outcome.bodyError) throw outcome.bodyError;
-    const now = await repo.findUpload(ctx.db, viewer.id, id);
-    return now ? status(now) : { id, offset: newOffset, length, expiresAt: new Date() };
+    return status(recorded);
   } catch (err) {
     if (err instanceof AppError && (err.status === 415 || err.status === 422)) {
       // The content itself was refused (not what its name says, a decompression bomb, a kind not

@@ -632,6 +632,60 @@ export function attachmentSuite(backend: 'local' | 's3') {
     assert.equal(options.headers.get('tus-checksum-algorithm'), 'sha256');
   });
 
+  test(`[${backend}] tus: a chunk sent while another is being written gets 423; the first completes, then the next`, async () => {
+    // A log (text: accepted by the default list), 3 MiB.
+    const data = Buffer.from(randomBytes(3 * 768 * 1024).toString('base64'));
+    const url = await createTus(w.users.dev, w.bugs.public.id, 'held.log', data.length);
+    const target = new URL(url);
+    // The first chunk's request: headers and 1 MiB of a 2 MiB body, then a pause (it holds the lease).
+    const held = createConnection({ host: target.hostname, port: Number(target.port) });
+    await new Promise<void>((resolve) => held.once('connect', () => resolve()));
+    const headers = {
+      ...tusHeaders(w.users.dev, {
+        'content-type': 'application/offset+octet-stream',
+        'upload-offset': '0',
+        'content-length': String(2 * 1024 * 1024),
+      }),
+      host: target.host,
+    };
+    held.write(
+      `PATCH ${target.pathname} HTTP/1.1\r\n${Object.entries(headers)
+        .map(([k, v]) => `${k}: ${v}\r\n`)
+        .join('')}\r\n`,
+    );
+    held.write(data.subarray(0, 1024 * 1024));
+    const answer = new Promise<string>((resolve) => {
+      let text = '';
+      held.on('data', (c: Buffer) => {
+        text += c.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+    });
+    // Wait until the server is writing it (its offset is still 0: nothing is recorded before the end).
+    for (let i = 0; i < 100; i++) {
+      const row = await t.db.query<{ active: boolean }>(
+        sql`SELECT lease_token IS NOT NULL AS active FROM uploads WHERE id = ${target.pathname.split('/').pop()!}`,
+      );
+      if (row[0]?.active) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const busy = await patch(url, w.users.dev, 0, data.subarray(0, 1024 * 1024));
+    assert.equal(busy.status, 423);
+    assert.equal((await busy.json()).error.code, 'upload_locked');
+    // Someone else's upload is still a 404, locked or not.
+    assert.equal((await patch(url, w.users.bob, 0, data.subarray(0, 10))).status, 404);
+    held.write(data.subarray(1024 * 1024, 2 * 1024 * 1024));
+    assert.match(await answer, /^HTTP\/1\.1 204[\s\S]*upload-offset: 2097152/i);
+    held.destroy();
+    const stale = await patch(url, w.users.dev, 0, data.subarray(0, 10));
+    assert.equal(stale.status, 409, 'the offset moved on');
+    const done = await patch(url, w.users.dev, 2 * 1024 * 1024, data.subarray(2 * 1024 * 1024));
+    assert.equal(done.status, 204);
+    const id = Number(done.headers.get('bugzot-attachment-id'));
+    const a = await t.request({ method: 'GET', url: `/api/v1/attachments/${id}`, as: w.users.dev });
+    assert.equal(a.data.sha256, sha(data));
+  });
+
   test(`[${backend}] tus: creation-with-upload, termination removes the bytes, expiry and housekeeping`, async () => {
     const beforeObjects = await storedObjects();
     const meta = `filename ${Buffer.from('partial.log').toString('base64')},bug_id ${Buffer.from(String(w.bugs.public.id)).toString('base64')}`;
