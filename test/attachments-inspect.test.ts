@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { inflatePool } from '../src/attachments/inflate-pool.ts';
 import { IngestState } from '../src/attachments/ingest.ts';
-import { DEFAULT_INSPECT_LIMITS } from '../src/attachments/inspect.ts';
+import { DEFAULT_INSPECT_LIMITS, hashingOnThreadNow } from '../src/attachments/inspect.ts';
 import { loadConfig } from '../src/config.ts';
 import type { AppError } from '../src/platform/errors.ts';
 import { tarHeader, zeroBundle } from './helpers/attachments.ts';
@@ -202,10 +202,11 @@ test('slots that come back while uploads are open are kept for them, not dropped
 });
 
 test('a bundle has the same SHA-256 hashed on the inflater thread or on the main thread, to its last byte', async () => {
-  // Five bundles open at once: the first four are hashed on the thread, the fifth here. Each ends its
+  // Five bundles open at once: the first four are hashed on the thread, the fifth here. Then two of the
+  // four pause (a tus upload between chunks) and a sixth takes a place on the thread. Each ends its
   // tar archive well before its last byte (a record's padding of zeros, then gzip's trailer), where
   // the thread stops inflating but must go on hashing.
-  const bundles = [1, 2, 3, 2, 1].map((n, i) => {
+  const bundles = [1, 2, 3, 2, 1, 2].map((n, i) => {
     const size = n * MiB + 77 * i;
     const pad = (512 - (size % 512)) % 512;
     return gzipSync(
@@ -219,12 +220,19 @@ test('a bundle has the same SHA-256 hashed on the inflater thread or on the main
   });
   const states = bundles.map((_, i) => new IngestState(`diag-${i}.tgz`, ALL, DEFAULT_INSPECT_LIMITS));
   try {
-    for (const [i, state] of states.entries()) await state.write(bundles[i]!.subarray(0, 64 * 1024));
+    for (const [i, state] of states.slice(0, 5).entries())
+      await state.write(bundles[i]!.subarray(0, 64 * 1024));
     assert.deepEqual(
-      states.map((s) => s.inspector.hashesOnThread),
+      states.slice(0, 5).map((s) => s.inspector.hashesOnThread),
       [true, true, true, true, false],
     );
-    assert.equal(inflatePool.hashingCount(), 4);
+    assert.equal(hashingOnThreadNow(), 4);
+    states[0]!.pause();
+    states[1]!.pause();
+    assert.equal(hashingOnThreadNow(), 2, 'paused uploads hold no place');
+    await states[5]!.write(bundles[5]!.subarray(0, 64 * 1024));
+    assert.equal(states[5]!.inspector.hashesOnThread, true);
+    assert.equal(hashingOnThreadNow(), 3);
     // The rest interleaved, in pieces as a socket delivers them.
     for (let at = 64 * 1024; at < Math.max(...bundles.map((b) => b.length)); at += 64 * 1024)
       for (const [i, state] of states.entries())
@@ -238,7 +246,7 @@ test('a bundle has the same SHA-256 hashed on the inflater thread or on the main
   } finally {
     for (const s of states) s.dispose();
   }
-  assert.equal(inflatePool.hashingCount(), 0, 'finished streams no longer count');
+  assert.equal(hashingOnThreadNow(), 0, 'finished streams no longer count');
   // Short files: a gzip cut before its decision (under 12 bytes, decided at the end; refused,
   // whoever hashes it), a short gzip of no data, a text file and an empty one.
   for (const [name, data, expected] of [

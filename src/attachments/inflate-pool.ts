@@ -118,8 +118,6 @@ function workerUrl(): URL {
 class InflatePool {
   private worker: Worker | undefined;
   private streams = new Map<number, StreamListener>();
-  /** Streams open with `hash` (the thread computes their digest). */
-  private hashing = new Set<number>();
   private nextId = 1;
   private idle: NodeJS.Timeout | undefined;
   private nextSlot = 1;
@@ -176,7 +174,6 @@ class InflatePool {
     const worker = this.ensure();
     const id = this.nextId++;
     this.streams.set(id, listener);
-    if (init.hash) this.hashing.add(id);
     if (this.idle) clearTimeout(this.idle);
     this.idle = undefined;
     worker.ref();
@@ -193,14 +190,8 @@ class InflatePool {
   /** Forgets a stream (and tells the thread to drop it). */
   close(id: number): void {
     if (!this.streams.delete(id)) return;
-    this.hashing.delete(id);
     this.worker?.postMessage({ t: 'close', id } satisfies ToWorker);
     this.settle();
-  }
-
-  /** Streams open whose digest the thread computes. */
-  hashingCount(): number {
-    return this.hashing.size;
   }
 
   /** Slots lent to the thread, free in the pool, and made so far (tests: every slot comes back, none churns). */
@@ -269,7 +260,6 @@ class InflatePool {
       this.idle = undefined;
       const streams = [...this.streams.values()];
       this.streams.clear();
-      this.hashing.clear();
       const err = failure ?? new Error(`the inflater thread exited (code ${code})`);
       for (const listener of streams) listener.crashed(err);
     });

@@ -47,6 +47,10 @@ export class IngestState {
     this.bytes += chunk.length;
     return this.inspector.write(chunk);
   }
+  /** The request that brought bytes ended; the file may go on with the next (tus). */
+  pause(): void {
+    this.inspector.pause();
+  }
   /** Hex SHA-256 and inspection result, once every byte went in. */
   finish(): Promise<{ sha256: string; inspection: Inspection }> {
     return this.inspector.finish();
@@ -175,5 +179,8 @@ export function streamInto(
       resolve(bodyError ? { received, bodyError } : { received });
     });
     body.pipe(meter).pipe(sink);
-  }).finally(() => activeUploads.dec());
+  }).finally(() => {
+    activeUploads.dec();
+    state?.pause();
+  });
 }

@@ -52,14 +52,27 @@ const RATIO_GRACE_BYTES = 64 * 1024 * 1024;
 const IN_FLIGHT = 2;
 
 /**
- * Bundles whose SHA-256 the inflater thread computes, at most, process-wide (decided when a bundle's
- * first bytes arrive); the others, and every other kind of file, are hashed on the main thread. The
+ * Bundles whose SHA-256 the inflater thread computes while their bytes arrive, at most, process-wide
+ * (decided when a bundle's first bytes arrive, for the whole file: a hash cannot move); the others, and
+ * every other kind of file, are hashed on the main thread. The
  * thread receives every byte of a bundle anyway, and hashing there takes ~0.55 CPU-s per GiB off the
  * event loop: one upload on a quiet machine went from 0.70 to 0.80–0.91 of the raw baseline's speed.
  * With every bundle hashed there, 20 concurrent uploads peaked at 393–418 MB (the event loop, freed,
  * lets them all flow at once); with the first four, 340–375 MB, as with none (bench/README.md).
  */
 const HASHED_ON_THREAD = 4;
+
+/**
+ * Bundles hashed on the inflater thread whose bytes are arriving now: from a request's first byte to
+ * its end. A tus upload waiting for its next chunk (or abandoned: it stays until it expires) holds no
+ * place, so that idle uploads never keep new ones from the thread.
+ */
+let receivingOnThread = 0;
+
+/** How many bundles are hashed on the inflater thread while their bytes arrive (tests). */
+export function hashingOnThreadNow(): number {
+  return receivingOnThread;
+}
 
 /** Names that promise a gzip-compressed tar archive. */
 export function claimsBundle(fileName: string): boolean {
@@ -115,6 +128,8 @@ export class Inspector {
   private hash: Hash | undefined;
   /** The inflater thread computes the digest: every byte goes to it, to the last. */
   private hashedOnThread = false;
+  /** Bytes are arriving (see `receivingOnThread`). */
+  private receiving = false;
   /** Batches sent and not yet done with (read by zlib, and hashed when the thread hashes). */
   private inFlight = 0;
   /** Woken when a batch was read, inflating stopped or failed. */
@@ -148,6 +163,7 @@ export class Inspector {
    */
   write(chunk: Buffer): Promise<void> | undefined {
     if (this.failure) throw this.failure;
+    this.setReceiving(true);
     if (!this.decided) {
       const n = Math.min(HEAD - this.headFill, chunk.length);
       chunk.copy(this.head, this.headFill, 0, n);
@@ -161,6 +177,17 @@ export class Inspector {
       return n < chunk.length ? this.feed(chunk.subarray(n)) : undefined;
     }
     return this.feed(chunk);
+  }
+
+  /** The request bringing the bytes ended (the file may go on with the next one: tus). */
+  pause(): void {
+    this.setReceiving(false);
+  }
+
+  private setReceiving(on: boolean): void {
+    if (on === this.receiving) return;
+    this.receiving = on;
+    if (this.hashedOnThread) receivingOnThread += on ? 1 : -1;
   }
 
   /** Bytes past the head: to the digest here, and to the inflater thread while it wants them. */
@@ -183,7 +210,8 @@ export class Inspector {
   private decide(found: { kind: Kind; contentType: string }): void {
     this.decided = found;
     const head = this.head.subarray(0, this.headFill);
-    this.hashedOnThread = found.kind === 'gzip' && inflatePool.hashingCount() < HASHED_ON_THREAD;
+    this.hashedOnThread = found.kind === 'gzip' && receivingOnThread < HASHED_ON_THREAD;
+    if (this.hashedOnThread && this.receiving) receivingOnThread++;
     if (!this.hashedOnThread) this.hash = createHash('sha256').update(head);
     if (found.kind !== 'gzip') {
       if (claimsBundle(this.fileName)) {
@@ -327,6 +355,7 @@ export class Inspector {
   }
 
   private stopInflating(): void {
+    this.setReceiving(false);
     this.inflateDone = true;
     this.closeRemote();
     if (this.stage) inflatePool.giveSlot(this.stage);
@@ -392,6 +421,14 @@ export class Inspector {
    * the file's SHA-256 (hex).
    */
   async finish(): Promise<{ sha256: string; inspection: Inspection }> {
+    try {
+      return await this.finishing();
+    } finally {
+      this.setReceiving(false);
+    }
+  }
+
+  private async finishing(): Promise<{ sha256: string; inspection: Inspection }> {
     if (this.failure) throw this.failure;
     if (!this.decided) {
       const head = this.head.subarray(0, this.headFill);
