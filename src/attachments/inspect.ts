@@ -2,8 +2,8 @@
  * What an uploaded file really is, decided from its bytes while they stream past (never from its name or
  * the client's Content-Type), and its SHA-256. Diagnostic bundles (gzip-compressed tar) are inflated on
  * the fly, their tar headers checked and their members listed; a file named like a bundle that is not
- * one is refused as soon as that is known. The hash runs here, or for the first few bundles open on the
- * inflater thread, which receives their every byte anyway (HASHED_ON_THREAD).
+ * one is refused as soon as that is known. The hash runs here, or for up to four bundles receiving at a
+ * time on the inflater thread, which gets their every byte anyway (HASHED_ON_THREAD).
  */
 import { isUtf8 } from 'node:buffer';
 import { createHash, type Hash } from 'node:crypto';
@@ -54,9 +54,9 @@ const IN_FLIGHT = 2;
 /**
  * Bundles whose SHA-256 the inflater thread computes while their bytes arrive, at most, process-wide
  * (decided when a bundle's first bytes arrive, for the whole file: a hash cannot move); the others, and
- * every other kind of file, are hashed on the main thread. The
- * thread receives every byte of a bundle anyway, and hashing there takes ~0.55 CPU-s per GiB off the
- * event loop: one upload on a quiet machine went from 0.70 to 0.80–0.91 of the raw baseline's speed.
+ * every other kind of file, are hashed on the main thread. The thread receives every byte of a bundle
+ * anyway, and hashing there takes ~0.55 CPU-s per GiB off the event loop: one upload on a quiet machine
+ * went from 0.70 to 0.80–0.87 of the raw baseline's speed.
  * With every bundle hashed there, 20 concurrent uploads peaked at 393–418 MB (the event loop, freed,
  * lets them all flow at once); with the first four, 340–375 MB, as with none (bench/README.md).
  */
